@@ -1,0 +1,396 @@
+"""Every setting of nubo, defined once: its type, default, help and checks.
+
+Settings come from, in rising precedence: the defaults below (the embedded
+mode: one data folder, SQLite, blobs in a folder, loopback, unprivileged
+ports), a TOML file (``--config`` or ``NUBO_CONFIG``), then ``NUBO_*``
+environment variables named after the setting (``http_port`` is
+``NUBO_HTTP_PORT``). The TOML file holds the same names as top-level keys.
+
+A setting that fails its check raises ``ConfigError`` with one line naming the
+setting and what was wrong; ``nubo`` prints it and stops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "NUBO_"
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or out of range."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, type, default and help line."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    secret: bool = False
+    check: Callable[[Any], str | None] | None = None
+    env: str = ""
+
+    @property
+    def env_name(self) -> str:
+        return self.env or ENV_PREFIX + self.name.upper()
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be a port between 0 and 65535"
+
+
+def _positive(value: int | float) -> str | None:
+    return None if value > 0 else "must be greater than zero"
+
+
+def _not_negative(value: int | float) -> str | None:
+    return None if value >= 0 else "must not be negative"
+
+
+def _bind(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "must be an IP address, such as 127.0.0.1, 0.0.0.0 or ::"
+    return None
+
+
+def _log_level(value: str) -> str | None:
+    levels = ("debug", "info", "warning", "error")
+    return None if value.lower() in levels else "must be one of " + ", ".join(levels)
+
+
+def _database_url(value: str) -> str | None:
+    if not value or value.startswith(("sqlite", "postgresql", "postgres://")):
+        return None
+    return "must be empty (SQLite in the data folder), sqlite:/// or postgresql://"
+
+
+def _blob_url(value: str) -> str | None:
+    if value.startswith("s3://") and len(value) <= len("s3://"):
+        return "must name a bucket: s3://bucket or s3://bucket/prefix"
+    if "://" in value and not value.startswith(("s3://", "file://")):
+        return "must be a folder path or s3://bucket/prefix"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data", str, "./nubo-data", "Data folder: SQLite database, blobs, keys."),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL of the metadata store; empty means SQLite in the data "
+        "folder, postgresql://user@host/db for PostgreSQL.",
+        secret=True,
+        check=_database_url,
+    ),
+    Setting(
+        "blob_url",
+        str,
+        "",
+        "Where message and file bytes live: empty means the blobs/ folder in the "
+        "data folder, a folder path, or s3://bucket/prefix.",
+        check=_blob_url,
+    ),
+    Setting("s3_endpoint", str, "", "S3 endpoint URL, for stores other than AWS."),
+    Setting("s3_region", str, "us-east-1", "S3 region."),
+    Setting(
+        "s3_access_key_id",
+        str,
+        "",
+        "S3 access key (AWS_ACCESS_KEY_ID also works).",
+        env="NUBO_S3_ACCESS_KEY_ID",
+    ),
+    Setting(
+        "s3_secret_access_key",
+        str,
+        "",
+        "S3 secret key (AWS_SECRET_ACCESS_KEY also works).",
+        secret=True,
+    ),
+    Setting(
+        "s3_part_size",
+        int,
+        8 * 1024 * 1024,
+        "Bytes per part of an S3 multipart upload; bounds memory per upload.",
+        check=_positive,
+    ),
+    Setting("hostname", str, "localhost", "Name this server answers as."),
+    Setting("bind", str, "127.0.0.1", "Address every listener binds.", check=_bind),
+    Setting("http_port", int, 8080, "HTTP port (portal, DAV, /healthz).", check=_port),
+    Setting("https_port", int, 8443, "HTTPS port; 0 picks a free one.", check=_port),
+    Setting("smtp_port", int, 2525, "SMTP port for incoming mail (MX).", check=_port),
+    Setting(
+        "submission_port", int, 2587, "Submission port (STARTTLS).", check=_port
+    ),
+    Setting(
+        "submissions_port",
+        int,
+        2465,
+        "Submission port with implicit TLS.",
+        check=_port,
+    ),
+    Setting("imap_port", int, 2143, "IMAP port (STARTTLS).", check=_port),
+    Setting("imaps_port", int, 2993, "IMAP port with implicit TLS.", check=_port),
+    Setting(
+        "tls_cert",
+        str,
+        "",
+        "PEM certificate chain; empty makes a self-signed one in the data folder.",
+    ),
+    Setting("tls_key", str, "", "PEM private key matching tls_cert."),
+    Setting("log_level", str, "info", "debug, info, warning or error.", check=_log_level),
+    Setting(
+        "log_retention_days",
+        int,
+        14,
+        "Days a log file in the data folder's logs/ is kept.",
+        check=_positive,
+    ),
+    Setting(
+        "default_domain",
+        str,
+        "",
+        "Domain created on first start; empty means the hostname.",
+    ),
+    Setting(
+        "admin_address",
+        str,
+        "",
+        "Administrator created on first start; empty means admin@default_domain.",
+    ),
+    Setting(
+        "admin_password",
+        str,
+        "",
+        "Password of the first administrator; empty generates one, printed once.",
+        secret=True,
+    ),
+    Setting(
+        "default_quota",
+        int,
+        5 * 1024**3,
+        "Quota in bytes of a new user; 0 means unlimited.",
+        check=_not_negative,
+    ),
+    Setting(
+        "password_time_cost",
+        int,
+        3,
+        "Argon2id passes per password hash.",
+        check=_positive,
+    ),
+    Setting(
+        "password_memory_kib",
+        int,
+        65536,
+        "Argon2id memory per password hash, in KiB.",
+        check=lambda v: None if v >= 8 else "must be at least 8",
+    ),
+    Setting(
+        "lockout_threshold",
+        int,
+        5,
+        "Failed logins (per account, per client network) before answers slow.",
+        check=_positive,
+    ),
+    Setting(
+        "lockout_max_seconds",
+        int,
+        900,
+        "Longest an account or client network is refused after failures.",
+        check=_positive,
+    ),
+    Setting(
+        "shutdown_grace",
+        float,
+        10.0,
+        "Seconds work in flight may take to finish after SIGTERM.",
+        check=_not_negative,
+    ),
+    Setting(
+        "blob_gc_grace",
+        int,
+        3600,
+        "Seconds unreferenced bytes are kept before collection; covers writes "
+        "in flight.",
+        check=_not_negative,
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective settings, and where each came from."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.values["data"]).expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        url: str = self.values["database_url"]
+        if not url:
+            return f"sqlite+aiosqlite:///{self.data_path.resolve() / 'nubo.db'}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+        if url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @property
+    def effective_blob_url(self) -> str:
+        url: str = self.values["blob_url"]
+        if not url:
+            return str(self.data_path.resolve() / "blobs")
+        if url.startswith("file://"):
+            return url[len("file://") :]
+        return url
+
+    @property
+    def effective_domain(self) -> str:
+        return str(self.values["default_domain"] or self.values["hostname"])
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some values changed (for tests and the command line)."""
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for name, value in changes.items():
+            values[name] = _convert(_BY_NAME[name], value)
+            sources[name] = "override"
+        return Config(values, sources)
+
+    def shown(self) -> Iterator[tuple[str, str, str]]:
+        """(name, value, source) for each setting, secrets masked."""
+        for setting in SETTINGS:
+            value = self.values[setting.name]
+            text = str(value)
+            if setting.secret and value:
+                text = _mask(setting.name, text)
+            yield setting.name, text, self.sources.get(setting.name, "default")
+
+
+def _mask(name: str, text: str) -> str:
+    if name == "database_url" and "@" in text and "://" in text:
+        scheme, rest = text.split("://", 1)
+        userinfo, host = rest.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}" if ":" in userinfo else text
+    return "********"
+
+
+def _convert(setting: Setting, raw: Any) -> Any:
+    """Turn a raw value (TOML value or environment string) into the setting's type."""
+    kind = setting.kind
+    try:
+        if kind is bool:
+            value: Any = _to_bool(raw)
+        elif kind is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value = int(raw)
+        elif kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+        else:
+            if not isinstance(raw, str):
+                raise ValueError
+            value = raw
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"setting {setting.name}: {raw!r} is not a valid {kind.__name__}"
+        ) from None
+
+    problem = setting.check(value) if setting.check else None
+    if problem:
+        raise ConfigError(f"setting {setting.name}: {value!r} {problem}")
+    return value
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the effective settings from defaults, the TOML file and the env."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    sources: dict[str, str] = {}
+
+    path = path or env.get("NUBO_CONFIG") or None
+    if path:
+        for name, raw in _read_toml(Path(path)).items():
+            values[name] = _convert(_BY_NAME[name], raw)
+            sources[name] = str(path)
+
+    for setting in SETTINGS:
+        raw_env = env.get(setting.env_name)
+        if raw_env is not None:
+            values[setting.name] = _convert(setting, raw_env)
+            sources[setting.name] = setting.env_name
+
+    for name, aws in (
+        ("s3_access_key_id", "AWS_ACCESS_KEY_ID"),
+        ("s3_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+    ):
+        if not values[name] and env.get(aws):
+            values[name] = env[aws]
+            sources[name] = aws
+    return Config(values, sources)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+
+    for name in data:
+        if name not in _BY_NAME:
+            raise ConfigError(f"config file {path}: unknown setting {name!r}")
+    return data
+
+
+def describe() -> Iterator[str]:
+    """One line per setting for documentation: name, env name, default, help."""
+    for s in SETTINGS:
+        yield f"{s.name} ({s.env_name}, default {s.default!r}): {s.help}"

@@ -1,0 +1,121 @@
+"""The metadata store: one async SQLAlchemy engine for SQLite or PostgreSQL.
+
+Transactions are explicit. ``Database.write()`` opens a transaction that will
+write: on SQLite it starts with ``BEGIN IMMEDIATE`` so two writers queue on the
+database lock instead of failing when a read transaction upgrades; on
+PostgreSQL it is an ordinary transaction. ``Database.read()`` opens a
+transaction for reads only. SQLite runs in WAL mode, so readers never wait
+for the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+# Milliseconds a SQLite connection waits for the write lock before failing; a
+# CLI command run beside `nubo serve` waits behind a delivery, not errors.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_IMMEDIATE = "nubo_begin_immediate"
+
+
+class StoreError(Exception):
+    """The metadata store could not be reached or answered with an error."""
+
+
+class Database:
+    """An engine and the two kinds of transaction nubo uses."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine: AsyncEngine = _create_engine(url, self.is_sqlite, echo)
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that commits on success and rolls back on error."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = await conn.execution_options(**{_IMMEDIATE: True})
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for reads; it is rolled back at the end."""
+        async with self.engine.connect() as conn, conn.begin() as txn:
+            yield conn
+            await txn.rollback()
+
+    async def healthy(self) -> bool:
+        """Whether a trivial query answers; used by /healthz."""
+        try:
+            async with self.read() as conn:
+                await conn.execute(select(1))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("store health check failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
+    if not is_sqlite:
+        return create_async_engine(
+            url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20
+        )
+
+    # Each aiosqlite connection owns a thread; NullPool would reopen the file
+    # on every transaction, so keep a small pool of them instead.
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=5,
+        max_overflow=10,
+    )
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: SyncConnection) -> None:
+        if conn.get_execution_options().get(_IMMEDIATE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short reason for a store failure, without the SQL or its parameters."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"
+    return type(exc).__name__
