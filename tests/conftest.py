@@ -21,6 +21,7 @@ import pytest
 
 from nubo.store.database import Database
 from nubo.store.migrate import upgrade
+from tests.serve import NuboProcess, cheap_env
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -77,9 +78,7 @@ async def drop_pg_database(admin_url: str, name: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty database on each backend."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'nubo.db'}"
@@ -102,3 +101,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture
+def nubo_server(tmp_path: Path) -> Iterator[NuboProcess]:
+    """A running ``nubo serve`` on the embedded default, on free ports."""
+    server = NuboProcess(cheap_env(tmp_path / "data"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -130,9 +130,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http_port", int, 8080, "HTTP port (portal, DAV, /healthz).", check=_port),
     Setting("https_port", int, 8443, "HTTPS port; 0 picks a free one.", check=_port),
     Setting("smtp_port", int, 2525, "SMTP port for incoming mail (MX).", check=_port),
-    Setting(
-        "submission_port", int, 2587, "Submission port (STARTTLS).", check=_port
-    ),
+    Setting("submission_port", int, 2587, "Submission port (STARTTLS).", check=_port),
     Setting(
         "submissions_port",
         int,
@@ -149,7 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
         "PEM certificate chain; empty makes a self-signed one in the data folder.",
     ),
     Setting("tls_key", str, "", "PEM private key matching tls_cert."),
-    Setting("log_level", str, "info", "debug, info, warning or error.", check=_log_level),
+    Setting(
+        "log_level", str, "info", "debug, info, warning or error.", check=_log_level
+    ),
     Setting(
         "log_retention_days",
         int,
@@ -309,7 +309,9 @@ def _convert(setting: Setting, raw: Any) -> Any:
         if kind is bool:
             value: Any = _to_bool(raw)
         elif kind is int:
-            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            if isinstance(raw, bool) or (
+                isinstance(raw, float) and not raw.is_integer()
+            ):
                 raise ValueError
             value = int(raw)
         elif kind is float:

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 # CLI command run beside `nubo serve` waits behind a delivery, not errors.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-_IMMEDIATE = "nubo_begin_immediate"
+# Execution option asking for a SQLite transaction that takes the write lock
+# at its start.
+IMMEDIATE = "nubo_begin_immediate"
 
 
 class StoreError(Exception):
@@ -51,7 +53,7 @@ class Database:
         """A transaction that commits on success and rolls back on error."""
         async with self.engine.connect() as conn:
             if self.is_sqlite:
-                conn = await conn.execution_options(**{_IMMEDIATE: True})
+                conn = await conn.execution_options(**{IMMEDIATE: True})
             async with conn.begin():
                 yield conn
 
@@ -106,7 +108,7 @@ def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: SyncConnection) -> None:
-        if conn.get_execution_options().get(_IMMEDIATE):
+        if conn.get_execution_options().get(IMMEDIATE):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")

@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from nubo.store.database import Database
+from nubo.store.database import IMMEDIATE, Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -55,17 +55,20 @@ async def upgrade(db: Database) -> tuple[str | None, str | None]:
     """Bring the schema to the newest revision; returns (before, after)."""
 
     def run(connection: Connection) -> tuple[str | None, str | None]:
+        # One transaction from reading the revision to the last DDL, so that
+        # a second process either waits for it or finds the work done.
         before = _current(connection)
-        if connection.in_transaction():
-            connection.commit()
         if before != head_revision():
             command.upgrade(_alembic_config(connection), "head")
+        connection.commit()
         return before, head_revision()
 
     async with db.engine.connect() as conn:
         if db.dialect == "postgresql":
             await conn.execute(select(func.pg_advisory_lock(_PG_LOCK_KEY)))
             await conn.commit()
+        else:
+            conn = await conn.execution_options(**{IMMEDIATE: True})
         try:
             return await conn.run_sync(run)
         finally:

@@ -1,0 +1,242 @@
+"""``nubo serve``: every listener in one asyncio loop, started and stopped
+cleanly.
+
+Start: open the store (migrating it), create the first administrator on an
+empty store, bind every listener (so a taken port stops the start before
+anything is served), then serve. Each listener's actual address is printed on
+its own line, ``listening NAME HOST:PORT``, named as its port setting is; a
+port set to 0 lets the system choose.
+
+Stop, on SIGTERM or SIGINT: stop accepting, let work in flight finish within
+``shutdown_grace`` seconds, then close the store. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Protocol
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp
+
+from nubo.accounts.bootstrap import bootstrap
+from nubo.accounts.service import Accounts
+from nubo.config import Config, ConfigError
+from nubo.runtime import Runtime, open_runtime
+from nubo.store.database import describe_error
+from nubo.tls import certificate_files
+from nubo.web.app import build_app
+
+log = logging.getLogger(__name__)
+
+
+class ServeError(Exception):
+    """The server cannot start (a port is taken, the store is unreachable)."""
+
+
+class Listener(Protocol):
+    """One listening socket and the protocol behind it."""
+
+    name: str
+
+    @property
+    def address(self) -> tuple[str, int]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+
+def bind_socket(name: str, host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or a ServeError naming the listener."""
+    family = (
+        socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    )
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(
+            f"cannot listen {name} on {host}:{port}: {exc.strerror}"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: nubo's loop owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class HttpListener:
+    """HTTP or HTTPS through uvicorn on a socket bound by nubo."""
+
+    name: str
+    app: ASGIApp
+    sock: socket.socket
+    grace: float
+    tls_files: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        certfile, keyfile = self.tls_files or (None, None)
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            date_header=True,
+            proxy_headers=False,
+            timeout_graceful_shutdown=int(self.grace) or 1,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
+        self._server = _EmbeddedUvicorn(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.sock.getsockname()[:2]
+        return host, port
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(
+            self._server.serve(sockets=[self.sock]), name=f"listener-{self.name}"
+        )
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise ServeError(f"listener {self.name} stopped while starting")
+            await asyncio.sleep(0.005)
+
+    async def stop(self, grace: float) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace + 1)
+        except TimeoutError:
+            self._server.force_exit = True
+            await self._task
+
+
+def _format(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Server:
+    """The running nubo: its store and its listeners."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.runtime: Runtime | None = None
+        self.listeners: list[Listener] = []
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        self.runtime = await open_runtime(self.config)
+        await self._bootstrap(self.runtime)
+        self.listeners = self._make_listeners(self.runtime)
+        for listener in self.listeners:
+            await listener.start()
+            _say(f"listening {listener.name} {_format(listener.address)}")
+        log.info("ready seconds=%.3f", time.monotonic() - started)
+
+    def _make_listeners(self, runtime: Runtime) -> list[Listener]:
+        config = self.config
+        cert, key = certificate_files(config)
+        app = build_app(runtime)
+        grace = config.shutdown_grace
+        plan = [("http", config.http_port, None), ("https", config.https_port, True)]
+
+        sockets: list[tuple[str, socket.socket, bool | None]] = []
+        try:
+            for name, port, tls in plan:
+                sockets.append((name, bind_socket(name, config.bind, port), tls))
+        except ServeError:
+            for _, sock, _ in sockets:
+                sock.close()
+            raise
+
+        return [
+            HttpListener(name, app, sock, grace, (str(cert), str(key)) if tls else None)
+            for name, sock, tls in sockets
+        ]
+
+    async def _bootstrap(self, runtime: Runtime) -> None:
+        accounts = Accounts(runtime.db, self.config)
+        created = await bootstrap(accounts, self.config)
+        if created is None:
+            return
+        address, password = created
+        if password is None:
+            _say(f"administrator {address} created with the configured password")
+        else:
+            # Shown once, on standard output only: it is never logged.
+            _say(f"administrator {address} created; password (shown once): {password}")
+
+    def request_stop(self) -> None:
+        if self._stop.is_set():
+            log.warning("second stop signal: stopping now")
+            for listener in self.listeners:
+                if isinstance(listener, HttpListener):
+                    listener._server.force_exit = True
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        log.info("stopping grace=%.1fs", self.config.shutdown_grace)
+        await asyncio.gather(
+            *(listener.stop(self.config.shutdown_grace) for listener in self.listeners)
+        )
+        if self.runtime is not None:
+            await self.runtime.close()
+        log.info("stopped")
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def serve(config: Config) -> int:
+    """Run until SIGTERM or SIGINT; the exit status of ``nubo serve``."""
+    server = Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
+
+    try:
+        await server.start()
+    except (ServeError, ConfigError) as exc:
+        print(f"nubo: {exc}", file=sys.stderr)
+        await server.stop()
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"nubo: cannot open the store: {describe_error(exc)}", file=sys.stderr)
+        await server.stop()
+        return 1
+
+    await server.wait()
+    await server.stop()
+    return 0

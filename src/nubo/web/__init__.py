@@ -1,0 +1,1 @@
+"""The HTTP side of nubo: the portal, its JSON API and the health check."""
