@@ -173,8 +173,10 @@ app_passwords = Table(
 )
 
 # Failed authentications, counted per account and per client network. The
-# ``subject`` is "account:<address>" or "network:<prefix>"; unknown accounts
-# are counted like known ones so the answers cannot tell them apart.
+# ``subject`` is "account:<sha256 of the address>" (with "@<prefix>" appended
+# for a network known to the account) or "network:<prefix>"; unknown accounts
+# are counted like known ones so the answers cannot tell them apart. The
+# address is hashed because people type passwords into the user name field.
 auth_failures = Table(
     "auth_failures",
     metadata,
@@ -184,8 +186,9 @@ auth_failures = Table(
     Column("locked_until", UTCDateTime, nullable=True),
 )
 
-# Client networks that have signed in to an account: an account lockout does
-# not apply to them, so an attacker elsewhere cannot lock a member out.
+# Client networks that have signed in to an account: the account's lockout
+# does not apply to them (they have a counter of their own), so an attacker
+# elsewhere cannot lock a member out.
 known_networks = Table(
     "known_networks",
     metadata,
