@@ -1,0 +1,342 @@
+"""Structured MIME field values, parameters and encoded-words.
+
+Header values arrive here as ``str`` holding one character per octet
+(latin-1), so the exact octets can be given back to IMAP clients.
+
+- Content-Type and Content-Disposition: ``type/subtype *(";" parameter)``
+  (RFC 2045 §5.1, RFC 2183 §2), with comments skipped and junk between
+  parameters tolerated. A Content-Type that does not parse counts as
+  ``text/plain; charset=us-ascii`` (RFC 2045 §5.2).
+- Parameters split over several sections (``name*0``, ``name*1``) are joined
+  (RFC 2231 §3). A joined parameter that carries a charset keeps the RFC 2231
+  form, ``name*`` with ``charset'language'%XX`` text, which is what IMAP
+  clients decode themselves (Dovecot answers the same); ``param_text`` gives
+  the decoded text.
+- ``decode_text`` turns a header value into display text: encoded-words
+  (RFC 2047 §6) decoded, adjacent ones joined, raw 8-bit octets read as
+  UTF-8 or else Windows-1252. It never raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import urllib.parse
+from email import quoprimime
+
+Params = tuple[tuple[str, str], ...]
+
+# RFC 2045 §5.1: tspecials, the octets that end a token.
+_TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
+_SPACE = frozenset(" \t\r\n")
+
+
+def is_token(text: str) -> bool:
+    """True for a non-empty RFC 2045 §5.1 token."""
+    return bool(text) and all(" " < ch < "\x7f" and ch not in _TSPECIALS for ch in text)
+
+
+class FieldReader:
+    """A cursor over a structured field value that skips CFWS."""
+
+    __slots__ = ("pos", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def peek(self) -> str:
+        return self.text[self.pos : self.pos + 1]
+
+    def skip_cfws(self) -> None:
+        text, n = self.text, len(self.text)
+        while self.pos < n:
+            ch = text[self.pos]
+            if ch in _SPACE:
+                self.pos += 1
+            elif ch == "(":
+                self.comment()
+            else:
+                return
+
+    def skip_space(self) -> None:
+        text, n = self.text, len(self.text)
+        while self.pos < n and text[self.pos] in _SPACE:
+            self.pos += 1
+
+    def comment(self) -> str:
+        """Read a comment at "(" (nested, with quoted-pairs); return its text."""
+        text, n = self.text, len(self.text)
+        depth, out = 0, []
+        while self.pos < n:
+            ch = text[self.pos]
+            self.pos += 1
+            if ch == "\\" and self.pos < n:
+                out.append(text[self.pos])
+                self.pos += 1
+            elif ch == "(":
+                if depth:
+                    out.append(ch)
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if not depth:
+                    break
+                out.append(ch)
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def token(self) -> str:
+        text, n, start = self.text, len(self.text), self.pos
+        while self.pos < n:
+            ch = text[self.pos]
+            if ch in _TSPECIALS or ch in _SPACE or ch < " " or ch == "\x7f":
+                break
+            self.pos += 1
+        return text[start : self.pos]
+
+    def quoted(self) -> str:
+        """Read a quoted-string at '"'; return its content without quotes."""
+        text, n = self.text, len(self.text)
+        self.pos += 1
+        out = []
+        while self.pos < n:
+            ch = text[self.pos]
+            self.pos += 1
+            if ch == "\\" and self.pos < n:
+                out.append(text[self.pos])
+                self.pos += 1
+            elif ch == '"':
+                break
+            elif ch not in "\r\n":
+                out.append(ch)
+        return "".join(out)
+
+    def skip_past(self, stop: str) -> None:
+        """Move past the next ``stop`` outside quoted strings, or to the end."""
+        text, n = self.text, len(self.text)
+        while self.pos < n:
+            ch = text[self.pos]
+            if ch == '"':
+                self.quoted()
+                continue
+            self.pos += 1
+            if ch == stop:
+                return
+
+
+def parse_content_type(value: str) -> tuple[str, str, Params] | None:
+    """``type/subtype; params`` lowercased (params keep their values), or
+    None when the value is not a valid RFC 2045 §5.1 Content-Type."""
+    reader = FieldReader(value)
+    reader.skip_cfws()
+    main = reader.token()
+    reader.skip_cfws()
+    if reader.peek() != "/":
+        return None
+    reader.pos += 1
+    reader.skip_cfws()
+    sub = reader.token()
+    if not (is_token(main) and is_token(sub)):
+        return None
+    return main.lower(), sub.lower(), _parameters(reader)
+
+
+def parse_disposition(value: str) -> tuple[str, Params] | None:
+    """``disposition-type; params`` (RFC 2183 §2), or None without a type."""
+    reader = FieldReader(value)
+    reader.skip_cfws()
+    kind = reader.token()
+    if not is_token(kind):
+        return None
+    return kind.lower(), _parameters(reader)
+
+
+def parse_token(value: str) -> str | None:
+    """The single token of a field like Content-Transfer-Encoding, lowercase."""
+    reader = FieldReader(value)
+    reader.skip_cfws()
+    token = reader.token()
+    return token.lower() if is_token(token) else None
+
+
+def parse_language(value: str) -> tuple[str, ...]:
+    """Content-Language tags (RFC 3282 §2), a comma-separated list."""
+    reader = FieldReader(value)
+    tags = []
+    while True:
+        reader.skip_cfws()
+        start = reader.pos
+        while reader.pos < len(value) and value[reader.pos] not in ",( \t\r\n":
+            reader.pos += 1
+        if reader.pos > start:
+            tags.append(value[start : reader.pos])
+        reader.skip_cfws()
+        if reader.peek() != ",":
+            if reader.pos >= len(value):
+                return tuple(tags)
+            reader.pos += 1  # junk: step over it
+        else:
+            reader.pos += 1
+
+
+def _parameters(reader: FieldReader) -> Params:
+    """Read ``*(";" attribute "=" value)`` leniently, then join RFC 2231
+    sections."""
+    raw: list[tuple[str, str]] = []
+    while True:
+        reader.skip_past(";")
+        if reader.pos >= len(reader.text):
+            break
+        reader.skip_cfws()
+        name = reader.token()
+        reader.skip_cfws()
+        if not name or reader.peek() != "=":
+            continue
+        reader.pos += 1
+        reader.skip_cfws()
+        if reader.peek() == '"':
+            raw.append((name.lower(), reader.quoted()))
+        else:
+            start = reader.pos
+            while reader.pos < len(reader.text) and reader.text[reader.pos] not in (
+                "; \t\r\n"
+            ):
+                reader.pos += 1
+            raw.append((name.lower(), reader.text[start : reader.pos]))
+    return _join_sections(raw) if any("*" in name for name, _ in raw) else tuple(raw)
+
+
+_SECTION = re.compile(r"^(?P<name>[^*]+)\*(?P<n>[0-9]+)(?P<ext>\*?)$")
+
+
+def _join_sections(raw: list[tuple[str, str]]) -> Params:
+    """Join RFC 2231 §3 continuations ``name*0``, ``name*1*`` in section order.
+
+    The joined value keeps the RFC 2231 §4 form (``name*``) when its first
+    section is extended; plain sections joined into it are percent-encoded.
+    """
+    out: list[tuple[str, str | None]] = []  # None: the joined sections go here
+    groups: dict[str, list[tuple[int, bool, str]]] = {}
+    for name, value in raw:
+        match = _SECTION.match(name)
+        if match is None:
+            out.append((name, value))
+            continue
+        base = match["name"]
+        if base not in groups:
+            groups[base] = []
+            out.append((base, None))
+        groups[base].append((int(match["n"]), bool(match["ext"]), value))
+    joined: list[tuple[str, str]] = []
+    for name, plain in out:
+        if plain is not None:
+            joined.append((name, plain))
+            continue
+        sections = sorted(groups[name], key=lambda section: section[0])
+        if sections[0][1]:
+            text = "".join(
+                part if ext else urllib.parse.quote(part, safe="", encoding="latin-1")
+                for _, ext, part in sections
+            )
+            joined.append((name + "*", text))
+        else:
+            joined.append((name, "".join(part for _, _, part in sections)))
+    return tuple(joined)
+
+
+def param_value(params: Params, name: str) -> str | None:
+    """The raw value of the first parameter ``name`` (or ``name*``)."""
+    for key, value in params:
+        if key == name or key == name + "*":
+            return value
+    return None
+
+
+def param_text(params: Params, name: str) -> str | None:
+    """The decoded text of parameter ``name``: RFC 2231 §4 for ``name*``,
+    else RFC 2047 encoded-words and raw octets as ``decode_text`` reads them."""
+    for key, value in params:
+        if key == name + "*":
+            return _decode_2231(value)
+        if key == name:
+            return decode_text(value)
+    return None
+
+
+def _decode_2231(value: str) -> str:
+    charset, quote, rest = value.partition("'")
+    if not quote:
+        return decode_text(value)
+    _language, _, encoded = rest.partition("'")
+    octets = urllib.parse.unquote_to_bytes(encoded)
+    return _decode_octets(octets, charset)
+
+
+# RFC 2047 §2: =?charset?encoding?encoded-text?=, charset may carry *language.
+_ENCODED_WORD = re.compile(
+    r"=\?(?P<charset>[^?\s]+)\?(?P<enc>[QqBb])\?(?P<text>[^?\s]*)\?="
+)
+_BETWEEN_WORDS = re.compile(r"[ \t\r\n]*")
+
+
+def decode_text(value: str) -> str:
+    """Header text for display or search (RFC 2047 §6), never raising."""
+    if "=?" not in value:
+        return _decode_raw(value)
+    out: list[str] = []
+    pos = 0
+    after_word = False
+    for match in _ENCODED_WORD.finditer(value):
+        gap = value[pos : match.start()]
+        if not (after_word and _is_space(gap)):
+            out.append(_decode_raw(gap))
+        out.append(_decode_word(match["charset"], match["enc"], match["text"]))
+        pos = match.end()
+        after_word = True
+    out.append(_decode_raw(value[pos:]))
+    return "".join(out)
+
+
+def _is_space(text: str) -> bool:
+    return _BETWEEN_WORDS.fullmatch(text) is not None
+
+
+def _decode_word(charset: str, encoding: str, text: str) -> str:
+    charset = charset.partition("*")[0]
+    if encoding in "Bb":
+        data = text.encode("latin-1", "replace")
+        try:
+            octets = base64.b64decode(data + b"=" * (-len(data) % 4))
+        except (binascii.Error, ValueError):
+            return "=?" + charset + "?" + encoding + "?" + text + "?="
+    else:
+        octets = quoprimime.header_decode(text).encode("latin-1", "replace")
+    return _decode_octets(octets, charset)
+
+
+def _decode_octets(octets: bytes, charset: str) -> str:
+    try:
+        codec = codecs.lookup(charset.strip().lower() or "us-ascii").name
+    except LookupError:
+        return _decode_raw(octets.decode("latin-1"))
+    if codec == "ascii":
+        codec = "utf-8"  # mislabelled 8-bit text is most often UTF-8
+    try:
+        return octets.decode(codec, "replace")
+    except (LookupError, ValueError):
+        return octets.decode("latin-1")
+
+
+def _decode_raw(text: str) -> str:
+    """Raw header octets (latin-1 str) as text: UTF-8 if valid, else cp1252."""
+    if text.isascii():
+        return text
+    octets = text.encode("latin-1")
+    try:
+        return octets.decode("utf-8")
+    except UnicodeDecodeError:
+        return octets.decode("cp1252", "replace")
