@@ -201,3 +201,167 @@ known_networks = Table(
     Column("network", String(64), primary_key=True),
     Column("last_success_at", UTCDateTime, nullable=False),
 )
+
+# -- mailstore ----------------------------------------------------------------
+
+# SQLite gives an INTEGER PRIMARY KEY its rowid (and autoincrement) only when
+# the type is exactly INTEGER; PostgreSQL needs 64 bits for message rows.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+# Bytes a user's mail (and later files) take, kept beside the quota so that
+# a delivery can check and count them in one UPDATE.
+user_usage = Table(
+    "user_usage",
+    metadata,
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("mail_bytes", BigInteger, nullable=False, server_default="0"),
+)
+
+# A mailbox (RFC 3501 §2.3.1.1 and §5.1): ``name`` is the full UTF-8 name
+# with "/" as hierarchy delimiter, INBOX spelled "INBOX". ``uidnext`` is the
+# next UID to give and ``highestmodseq`` the MODSEQ of the last change
+# (RFC 7162 §3.1.1); both only grow. ``special_use`` is an RFC 6154
+# attribute without its backslash ("Sent", "Drafts", ...).
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(1000), nullable=False),
+    Column("special_use", String(20), nullable=True),
+    Column("subscribed", Boolean, nullable=False, server_default="1"),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False, server_default="1"),
+    Column("highestmodseq", BigInteger, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "name"),
+)
+
+# One message in one mailbox; a copy is another row on the same blob.
+# ``flags`` holds the system flags as bits (see nubo.mail.flags) and
+# ``keywords`` the other flags, space-separated with a space at each end so
+# that one keyword can be matched with LIKE. ``info`` is the parsed
+# structure (nubo.mail.mime.model, JSON) and ``search`` the decoded header
+# text SEARCH reads (JSON), so neither needs the bytes again.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "mailbox_id",
+        Integer,
+        ForeignKey("mailboxes.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("uid", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    Column("flags", Integer, nullable=False, server_default="0"),
+    Column("keywords", Text, nullable=False, server_default=" "),
+    Column("internal_date", UTCDateTime, nullable=False),
+    Column("sent_date", UTCDateTime, nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_id", String(64), nullable=False),
+    Column("info", Text, nullable=False),
+    Column("search", Text, nullable=False),
+    UniqueConstraint("mailbox_id", "uid"),
+    Index(None, "mailbox_id", "modseq"),
+)
+
+# UIDs expunged from a mailbox with the MODSEQ of their expunge, for
+# QRESYNC's VANISHED (RFC 7162 §3.2.10) and for sync clients.
+expunged = Table(
+    "expunged",
+    metadata,
+    Column(
+        "mailbox_id",
+        Integer,
+        ForeignKey("mailboxes.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("uid", BigInteger, primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
+)
+
+# -- mail transport -------------------------------------------------------
+
+# The DKIM key a domain signs its outgoing mail with (RFC 6376 §3.6).
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column(
+        "domain_id",
+        Integer,
+        ForeignKey("domains.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("selector", String(63), nullable=False),
+    Column("algorithm", String(20), nullable=False),  # "rsa-sha256"
+    Column("private_key", Text, nullable=False),  # PEM
+    Column("public_key", Text, nullable=False),  # base64, for the DNS record
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The outbound queue: one row per message to send, one per recipient. A
+# worker leases due recipients (``lease_until``, ``lease_owner``) with
+# SELECT ... FOR UPDATE SKIP LOCKED, so several processes never send one
+# recipient twice and a dead worker's lease runs out.
+queue_messages = Table(
+    "queue_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("sender", String(320), nullable=False),  # "" for a bounce
+    Column("blob_id", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+queue_recipients = Table(
+    "queue_recipients",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "message_id",
+        BigInteger,
+        ForeignKey("queue_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("recipient", String(320), nullable=False),
+    Column("domain", String(253), nullable=False),
+    # "queued", "sent", "bounced"; finished rows are deleted with their
+    # message once every recipient is finished.
+    Column("state", String(10), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("last_reply", Text, nullable=True),
+    Column("delay_notified", Boolean, nullable=False, server_default="0"),
+    Index(None, "state", "next_attempt_at"),
+)
+
+# Counters for fixed-window rate limits shared by every process, such as
+# messages submitted per user per hour.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("subject", String(400), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+)
