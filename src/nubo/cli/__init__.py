@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from nubo import __version__
-from nubo.cli import accounts, db, serve, settings
+from nubo.cli import accounts, db, mail, serve, settings
 from nubo.cli.common import CommandError
 from nubo.config import ConfigError, load
 from nubo.log import setup_logging
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (serve, settings, db, accounts):
+    for module in (serve, settings, db, accounts, mail):
         module.register(commands)
     return parser
 

@@ -30,6 +30,7 @@ from nubo.accounts import (
     parse_size,
 )
 from nubo.accounts.users import check_display_name
+from nubo.cli import mail
 from nubo.cli.common import CommandError, read_secret, runtime
 from nubo.config import Config
 from nubo.store.database import describe_error
@@ -65,6 +66,7 @@ def _register_domain(commands: Any) -> None:
     _action(actions, "list", "list domains", _domain_list)
     remove = _action(actions, "remove", "remove a domain without users", _domain_remove)
     remove.add_argument("name")
+    mail.register_domain(actions)  # nubo domain dns
 
 
 def _register_user(commands: Any) -> None:
