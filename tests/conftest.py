@@ -21,6 +21,7 @@ import pytest
 
 from nubo.store.database import Database
 from nubo.store.migrate import upgrade
+from tests.seaweed import seaweed  # noqa: F401 (one SeaweedFS per session)
 from tests.serve import NuboProcess, cheap_env
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"

@@ -36,7 +36,7 @@ from nubo.store.database import Database
 from nubo.store.events import CHANNEL, PostgresBus, open_events
 from nubo.store.migrate import _PG_LOCK_KEY, head_revision
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.seaweed import Seaweed, seaweed  # noqa: F401 (the fixture)
+from tests.seaweed import Seaweed
 from tests.serve import NuboProcess, cheap_env
 
 pytestmark = [pytest.mark.scale, pytest.mark.slow]
@@ -62,7 +62,7 @@ class SharedStore:
 
 
 @pytest.fixture
-def shared(pg_server: str, seaweed: Seaweed) -> Iterator[SharedStore]:  # noqa: F811
+def shared(pg_server: str, seaweed: Seaweed) -> Iterator[SharedStore]:
     name, url = asyncio.run(create_pg_database(pg_server))
     # The form an operator writes (README), not the driver-qualified one.
     plain = url.replace("postgresql+asyncpg://", "postgresql://", 1)

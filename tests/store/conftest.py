@@ -20,7 +20,7 @@ from nubo.store.blobs import open_blobs
 from nubo.store.database import Database
 from nubo.store.migrate import upgrade
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.seaweed import Seaweed, seaweed  # noqa: F401 (the fixture)
+from tests.seaweed import Seaweed
 from tests.store.blob_helpers import PART_SIZE, BlobRig
 
 
