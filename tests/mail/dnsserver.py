@@ -25,7 +25,10 @@ absent from the dict is NXDOMAIN; a name present without the asked type is
 an empty NOERROR answer (NODATA). A TXT value is a str (split into 255-octet
 character-strings as RFC 1035 §3.3.14 requires), or a list of str for one
 record made of several strings. ``CNAME`` holds one target name.
-``serve_dns(records, drop_all=True)`` answers nothing at all.
+SERVFAIL or DROP may also stand for one type's values (``{"A": [...],
+"AAAA": SERVFAIL}``). ``serve_dns(records, drop_all=True)`` answers nothing
+at all. Answers over UDP are truncated past 512 octets, as for a client
+without EDNS, so long answers travel over TCP as they would in the field.
 
 ``DnsServer`` is the same with more to look at: ``.address`` ("ip:port") and
 ``.queries``, the (name, type) pairs asked, in order.
@@ -50,6 +53,22 @@ TTL = 60
 
 class _Dropped(DNSError):
     """Raised by the resolver for a query that must get no answer at all."""
+
+
+class _Handler(DNSHandler):
+    """Truncates UDP answers past 512 octets (RFC 1035 §4.2.1), keeping the
+    question, which dnslib's own truncation drops and dnspython requires."""
+
+    def get_reply(self, data: bytes) -> bytes:
+        request = DNSRecord.parse(data)
+        reply = self.server.resolver.resolve(request, self)
+        packed: bytes = reply.pack()
+        if self.protocol == "udp" and len(packed) > 512:
+            short = request.reply()
+            short.header.rcode = reply.header.rcode
+            short.header.tc = 1
+            packed = short.pack()
+        return packed
 
 
 class _Resolver:
@@ -88,6 +107,11 @@ class _Resolver:
             return reply
 
         values = entry.get(qtype, [] if qtype != "CNAME" else None)
+        if values == DROP:
+            raise _Dropped("dropped")
+        if values == SERVFAIL:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
         if qtype == "CNAME":
             values = [] if values is None else [values]
         for rdata in _rdatas(qtype, values):
@@ -139,7 +163,13 @@ class DnsServer:
     def start(self) -> None:
         logger = DNSLogger(log="-request,-reply,-truncated,-error", prefix=False)
         for _attempt in range(20):
-            udp = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=logger)
+            udp = DNSServer(
+                self.resolver,
+                address="127.0.0.1",
+                port=0,
+                logger=logger,
+                handler=_Handler,
+            )
             port = udp.server.server_address[1]
             try:
                 tcp = DNSServer(
@@ -148,6 +178,7 @@ class DnsServer:
                     port=port,
                     tcp=True,
                     logger=logger,
+                    handler=_Handler,
                 )
             except OSError:
                 udp.server.server_close()
@@ -158,7 +189,13 @@ class DnsServer:
             raise OSError("no free port for UDP and TCP together")
 
         for server in self._servers:
-            server.start_thread()
+            # A short poll keeps stop() quick (socketserver's default is 0.5 s).
+            thread = threading.Thread(
+                target=server.server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                daemon=True,
+            )
+            thread.start()
         self.address = f"127.0.0.1:{port}"
 
     def stop(self) -> None:
