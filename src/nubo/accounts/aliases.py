@@ -112,6 +112,22 @@ async def resolve(conn: AsyncConnection, text: str) -> list[User]:
     return []
 
 
+async def may_send_as(conn: AsyncConnection, user_id: int, text: str) -> bool:
+    """Whether ``text`` is the user's own address or an alias that reaches
+    them, with or without a ``+tag``; a catch-all does not count, or its
+    holder could send as anyone of the domain."""
+    try:
+        address = parse_address(text)
+    except InvalidAddress:
+        return False
+
+    for candidate in _candidates(address)[:-1]:  # all but the catch-all
+        found = await _exact(conn, str(candidate))
+        if found is not None:
+            return any(user.id == user_id for user in found)
+    return False
+
+
 def _candidates(address: Address) -> list[Address]:
     """The addresses tried in turn: exact, without the tag, the catch-all."""
     tried = [address]

@@ -22,6 +22,16 @@ async def find_id(conn: AsyncConnection, name: str) -> int | None:
     return found
 
 
+async def find(conn: AsyncConnection, name: str) -> Domain | None:
+    query = select(domains.c.id, domains.c.name, domains.c.created_at).where(
+        domains.c.name == name
+    )
+    row = (await conn.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return Domain(id=row.id, name=row.name, created_at=row.created_at)
+
+
 async def require_id(conn: AsyncConnection, name: str) -> int:
     """The id of domain ``name``, or NoSuchDomain."""
     found = await find_id(conn, name)

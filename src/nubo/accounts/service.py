@@ -26,7 +26,7 @@ from nubo.accounts.addresses import (
 )
 from nubo.accounts.auth import Authenticator, AuthResult
 from nubo.accounts.clock import Clock, SystemClock
-from nubo.accounts.errors import AlreadyExists, InvalidInput
+from nubo.accounts.errors import AlreadyExists, InvalidDomain, InvalidInput
 from nubo.accounts.lockout import Lockout, LockoutPolicy
 from nubo.accounts.models import Alias, AppPassword, Domain, User
 from nubo.accounts.passwords import (
@@ -70,6 +70,15 @@ class Accounts:
     async def list_domains(self) -> list[Domain]:
         async with self.db.read() as conn:
             return await domains.list_all(conn)
+
+    async def find_domain(self, name: str) -> Domain | None:
+        """The hosted domain ``name`` (any case or form), or None."""
+        try:
+            ascii_name = normalize_domain(name)
+        except InvalidDomain:
+            return None
+        async with self.db.read() as conn:
+            return await domains.find(conn, ascii_name)
 
     async def remove_domain(self, name: str) -> str:
         """Remove an empty domain; returns its stored name."""
@@ -203,6 +212,11 @@ class Accounts:
         """The enabled users mail to ``address`` reaches (see ``aliases``)."""
         async with self.db.read() as conn:
             return await aliases.resolve(conn, address)
+
+    async def may_send_as(self, user_id: int, address: str) -> bool:
+        """Whether the user may use ``address`` as sender (see ``aliases``)."""
+        async with self.db.read() as conn:
+            return await aliases.may_send_as(conn, user_id, address)
 
     # -- app passwords ------------------------------------------------------
 
