@@ -1,16 +1,52 @@
 """``nubo domain dns`` and the mail commands (``nubo queue``).
 
-``nubo domain dns DOMAIN`` prints the DNS records a hosted domain needs,
-one per line in zone-file form, ready to paste into the domain's zone.
+``nubo domain dns DOMAIN`` prints the DNS records a hosted domain needs, one
+per line in zone-file form (RFC 1035 §5.1), ready to paste into the
+domain's zone; lines starting with ";" are zone-file comments. It makes the
+domain's DKIM key if it has none yet. The records:
+
+- MX: the domain's mail goes to this server's hostname (RFC 5321 §5.1).
+- SPF (RFC 7208): "v=spf1 mx -all", only this domain's MX hosts send for it.
+- DKIM (RFC 6376 §3.6.2): the public key at ``<selector>._domainkey``.
+- DMARC (RFC 7489 §6.3): quarantine what fails, aggregate reports to the
+  domain's postmaster.
+- autoconfig and autodiscover CNAMEs, which Thunderbird and Outlook try.
+- SRV records for mail clients (RFC 6186, RFC 8314 §5.1): submission and
+  IMAP, implicit TLS preferred; POP3 marked as not offered ("." target).
+  They carry the standard ports 587, 465, 143 and 993, which clients
+  expect in production, whatever ports nubo listens on; a comment says so
+  when they differ.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import sys
 from typing import Any
 
-from nubo.cli.common import CommandError
+from nubo.accounts import AccountsError
+from nubo.accounts.addresses import normalize_domain
+from nubo.cli.common import CommandError, runtime
 from nubo.config import Config
+from nubo.mail.dkim import DkimKey, check_selector, dns_name, dns_record, domain_key
+
+TTL = 3600
+
+# (service, priority, port): RFC 8314 §5.1 has clients prefer implicit TLS.
+SRV_SERVICES = (
+    ("_submissions._tcp", 0, 465),
+    ("_submission._tcp", 10, 587),
+    ("_imaps._tcp", 0, 993),
+    ("_imap._tcp", 10, 143),
+)
+NOT_OFFERED = ("_pop3s._tcp", "_pop3._tcp")  # RFC 6186 §4: target "."
+STANDARD_PORTS = {
+    "submissions_port": 465,
+    "submission_port": 587,
+    "imaps_port": 993,
+    "imap_port": 143,
+}
 
 
 def register(commands: Any) -> None:
@@ -27,4 +63,106 @@ def register_domain(actions: Any) -> None:
 
 
 async def _domain_dns(args: argparse.Namespace, config: Config) -> int:
-    raise CommandError("nubo domain dns: not built yet")
+    try:
+        domain = normalize_domain(args.name)
+    except AccountsError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        selector = check_selector(config.dkim_selector)
+    except ValueError as exc:
+        raise CommandError(f"setting dkim_selector: {exc}") from None
+
+    async with runtime(config) as rt:
+        key = await domain_key(rt.db, domain, selector)
+    if key is None:
+        raise CommandError(f"no such domain: {domain}")
+
+    if _not_a_public_name(config.hostname):
+        print(
+            f"nubo: warning: hostname is {config.hostname!r}; set NUBO_HOSTNAME to "
+            "the name the MX record must point to",
+            file=sys.stderr,
+        )
+    for line in zone_lines(domain, config, key):
+        print(line)
+    return 0
+
+
+def zone_lines(domain: str, config: Config, key: DkimKey) -> list[str]:
+    """The records of ``domain`` (A-labels) in zone-file form."""
+    host = _absolute(config.hostname)
+    lines = [
+        _record(domain, "MX", f"10 {host}"),
+    ]
+    if config.relay_host:
+        lines.append(
+            "; relay_host is set: add the relay's own SPF mechanism "
+            "(such as include:...) before -all"
+        )
+    lines += [
+        _record(domain, "TXT", _quoted("v=spf1 mx -all")),
+        _record(dns_name(key, domain), "TXT", _quoted(dns_record(key))),
+        _record(
+            f"_dmarc.{domain}",
+            "TXT",
+            _quoted(f"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}"),
+        ),
+        _record(f"autoconfig.{domain}", "CNAME", host),
+        _record(f"autodiscover.{domain}", "CNAME", host),
+    ]
+    moved = [
+        f"{name}={config.values[name]}"
+        for name, port in STANDARD_PORTS.items()
+        if config.values[name] != port
+    ]
+    if moved:
+        lines.append(
+            "; SRV records give the standard ports; nubo listens on "
+            + ", ".join(moved)
+            + ": forward the standard ports to them"
+        )
+    for service, priority, port in SRV_SERVICES:
+        lines.append(
+            _record(f"{service}.{domain}", "SRV", f"{priority} 1 {port} {host}")
+        )
+    for service in NOT_OFFERED:
+        lines.append(_record(f"{service}.{domain}", "SRV", "0 0 0 ."))
+    return lines
+
+
+def _record(name: str, rtype: str, data: str) -> str:
+    return f"{_absolute(name):<40} {TTL} IN {rtype:<5} {data}"
+
+
+def _absolute(name: str) -> str:
+    return name.rstrip(".") + "."
+
+
+def _quoted(value: str) -> str:
+    """A TXT value as character-strings of at most 255 octets (RFC 1035 §3.3)."""
+    raw = value.encode("utf-8")
+    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
+    return " ".join(f'"{_escaped(chunk)}"' for chunk in chunks)
+
+
+def _escaped(chunk: bytes) -> str:
+    """Zone-file escapes: \\" and \\\\, and \\DDD outside printable ASCII."""
+    out = []
+    for octet in chunk:
+        if octet in (0x22, 0x5C):
+            out.append("\\" + chr(octet))
+        elif 0x20 <= octet < 0x7F:
+            out.append(chr(octet))
+        else:
+            out.append(f"\\{octet:03d}")
+    return "".join(out)
+
+
+def _not_a_public_name(hostname: str) -> bool:
+    if hostname in ("localhost", "") or "." not in hostname:
+        return True
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True

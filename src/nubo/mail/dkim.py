@@ -34,7 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nubo.accounts import domains
+from nubo.accounts import InvalidDomain, domains
+from nubo.accounts.addresses import normalize_domain
 from nubo.store.database import Database
 from nubo.store.schema import dkim_keys, utcnow
 
@@ -143,12 +144,15 @@ async def ensure_key(db: Database, domain_id: int, selector: str) -> DkimKey:
 
 
 async def domain_key(db: Database, domain: str, selector: str) -> DkimKey | None:
-    """The key of hosted domain ``domain`` (A-labels), made if needed.
-
-    None when the domain is not hosted here.
+    """The key of hosted domain ``domain`` (Unicode or A-labels), made if
+    needed; None when the domain is not hosted here.
     """
+    try:
+        name = normalize_domain(domain)
+    except InvalidDomain:
+        return None
     async with db.read() as conn:
-        domain_id = await domains.find_id(conn, domain.lower().rstrip("."))
+        domain_id = await domains.find_id(conn, name)
     if domain_id is None:
         return None
     return await ensure_key(db, domain_id, selector)
