@@ -19,6 +19,8 @@ routes (``<@a,@b:user@host>``, the adl) and a comment as the display name
 
 from __future__ import annotations
 
+import re
+
 from nubo.mail.mime.headers import FieldReader
 
 Address = tuple[str | None, str | None, str | None, str | None]
@@ -30,17 +32,19 @@ GROUP_END: Address = (None, None, None, None)
 # Octets that end an atom in an address; "." is kept inside atoms so that
 # dot-atoms and obsolete phrases read as one word.
 _STOP = frozenset('()<>[]:;@\\,"') | frozenset(" \t\r\n")
+_ATOM = re.compile(r'[^()<>\[\]:;@\\," \t\r\n]*')
 
 
-def parse_address_list(value: str) -> tuple[Address, ...]:
-    """Every mailbox and group in an address-list header value.
+def parse_address_list(value: str, limit: int | None = None) -> tuple[Address, ...]:
+    """Every mailbox and group in an address-list header value; with
+    ``limit``, about that many at most (a group cut short gets its end).
 
     A bare CR ends the list: what follows it is no part of this field (a
     message with CR-only line ends has its whole header on one line)."""
     reader = FieldReader(value.partition("\r")[0])
     out: list[Address] = []
     in_group = False
-    while True:
+    while limit is None or len(out) < limit:
         reader.skip_cfws()
         ch = reader.peek()
         if not ch:
@@ -89,6 +93,11 @@ def _item(reader: FieldReader, in_group: bool) -> Address | str | None:
             local = "".join(raw for _, raw in words) or MISSING_MAILBOX
             domain = _domain(reader)
             comment = _skip_keep_comment(reader, comment)
+            if reader.peek() == "<":
+                # "user@host <real@host>": an address written as the display
+                # name, unquoted; the angle address is the mailbox.
+                reader.pos += 1
+                return _angle_addr(reader, f"{local}@{domain}", comment)
             return (comment, None, local, domain or MISSING_DOMAIN)
         start = reader.pos
         if ch == '"':
@@ -136,9 +145,11 @@ def _route(reader: FieldReader) -> str | None:
     if reader.peek() != "@":
         return None
     text, start = reader.text, reader.pos
-    colon = text.find(":", start)
     close = text.find(">", start)
-    if colon < 0 or (0 <= close < colon):
+    # The colon is looked for before the ">" only, so that a list of many
+    # "<@a>" costs one pass, not one pass per address.
+    colon = text.find(":", start, len(text) if close < 0 else close)
+    if colon < 0:
         return None  # "<@host>": a missing local part, not a route
     reader.pos = colon + 1
     return "".join(text[start:colon].split())
@@ -167,13 +178,10 @@ def _domain(reader: FieldReader) -> str:
 
 
 def _atom(reader: FieldReader) -> str:
-    text, start = reader.text, reader.pos
-    n = len(text)
-    pos = start
-    while pos < n and text[pos] not in _STOP:
-        pos += 1
-    reader.pos = pos
-    return text[start:pos]
+    match = _ATOM.match(reader.text, reader.pos)
+    assert match is not None  # the pattern matches the empty string
+    reader.pos = match.end()
+    return match.group()
 
 
 def _phrase(words: list[tuple[str, str]]) -> str | None:

@@ -28,9 +28,24 @@ from email import quoprimime
 
 Params = tuple[tuple[str, str], ...]
 
+# Parameters read from one field at most (RFC 2231 sections counted one by
+# one): real fields have a handful, and a field of millions would cost
+# time at delivery and room in every BODYSTRUCTURE.
+MAX_PARAMS = 100
+
 # RFC 2045 §5.1: tspecials, the octets that end a token.
 _TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
 _SPACE = frozenset(" \t\r\n")
+
+# Runs of octets the readers below step over at once, so that a long value
+# costs one regular-expression match, not one Python step per octet.
+_SPACE_RUN = re.compile(r"[ \t\r\n]*")
+_TOKEN_RUN = re.compile(r'[^()<>@,;:\\"/\[\]?=\x00-\x20\x7f]*')
+_COMMENT_RUN = re.compile(r"[^()\\]*")
+_QUOTED_RUN = re.compile(r'[^"\\\r\n]*')
+_VALUE_RUN = re.compile(r"[^; \t\r\n]*")
+_LANGUAGE_RUN = re.compile(r"[^,( \t\r\n]*")
+_JUNK_RUN = {stop: re.compile(f'[^"(\\{stop}]*') for stop in ";>"}
 
 
 def is_token(text: str) -> bool:
@@ -51,26 +66,27 @@ class FieldReader:
         return self.text[self.pos : self.pos + 1]
 
     def skip_cfws(self) -> None:
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            ch = text[self.pos]
-            if ch in _SPACE:
-                self.pos += 1
-            elif ch == "(":
-                self.comment()
-            else:
+        text = self.text
+        while True:
+            self.skip_space()
+            if not text.startswith("(", self.pos):
                 return
+            self.comment()
 
     def skip_space(self) -> None:
-        text, n = self.text, len(self.text)
-        while self.pos < n and text[self.pos] in _SPACE:
-            self.pos += 1
+        self.pos = _run(_SPACE_RUN, self.text, self.pos)
 
     def comment(self) -> str:
-        """Read a comment at "(" (nested, with quoted-pairs); return its text."""
+        """Read a comment at "(" (nested, with quoted-pairs); return its text.
+        An unclosed comment runs to the end."""
         text, n = self.text, len(self.text)
         depth, out = 0, []
         while self.pos < n:
+            run_end = _run(_COMMENT_RUN, text, self.pos)
+            if run_end > self.pos:
+                out.append(text[self.pos : run_end])
+                self.pos = run_end
+                continue
             ch = text[self.pos]
             self.pos += 1
             if ch == "\\" and self.pos < n:
@@ -90,42 +106,55 @@ class FieldReader:
         return "".join(out)
 
     def token(self) -> str:
-        text, n, start = self.text, len(self.text), self.pos
-        while self.pos < n:
-            ch = text[self.pos]
-            if ch in _TSPECIALS or ch in _SPACE or ch < " " or ch == "\x7f":
-                break
-            self.pos += 1
-        return text[start : self.pos]
+        start = self.pos
+        self.pos = _run(_TOKEN_RUN, self.text, start)
+        return self.text[start : self.pos]
 
     def quoted(self) -> str:
-        """Read a quoted-string at '"'; return its content without quotes."""
+        """Read a quoted-string at '"'; return its content without quotes.
+        CR and LF (folding) are dropped; an unclosed one runs to the end."""
         text, n = self.text, len(self.text)
         self.pos += 1
         out = []
         while self.pos < n:
-            ch = text[self.pos]
-            self.pos += 1
+            run_end = _run(_QUOTED_RUN, text, self.pos)
+            out.append(text[self.pos : run_end])
+            if run_end >= n:
+                self.pos = n
+                break
+            ch = text[run_end]
+            self.pos = run_end + 1
             if ch == "\\" and self.pos < n:
                 out.append(text[self.pos])
                 self.pos += 1
             elif ch == '"':
                 break
-            elif ch not in "\r\n":
+            elif ch == "\\":
                 out.append(ch)
         return "".join(out)
 
     def skip_past(self, stop: str) -> None:
-        """Move past the next ``stop`` outside quoted strings, or to the end."""
-        text, n = self.text, len(self.text)
+        """Move past the next ``stop`` (";" or ">") outside quoted strings and
+        comments, or to the end: "; b=1" in ``a/b (c; b=1); d=2`` is a
+        comment."""
+        text, n, junk = self.text, len(self.text), _JUNK_RUN[stop]
         while self.pos < n:
-            ch = text[self.pos]
+            self.pos = _run(junk, text, self.pos)
+            ch = self.peek()
             if ch == '"':
                 self.quoted()
-                continue
-            self.pos += 1
-            if ch == stop:
+            elif ch == "(":
+                self.comment()
+            elif ch:
+                self.pos += 1
                 return
+
+
+def _run(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """The end of the run of ``pattern`` (which matches the empty string)
+    at ``pos``."""
+    match = pattern.match(text, pos)
+    return pos if match is None else match.end()
 
 
 def parse_content_type(value: str) -> tuple[str, str, Params] | None:
@@ -170,8 +199,7 @@ def parse_language(value: str) -> tuple[str, ...]:
     while True:
         reader.skip_cfws()
         start = reader.pos
-        while reader.pos < len(value) and value[reader.pos] not in ",( \t\r\n":
-            reader.pos += 1
+        reader.pos = _run(_LANGUAGE_RUN, value, start)
         if reader.pos > start:
             tags.append(value[start : reader.pos])
         reader.skip_cfws()
@@ -187,7 +215,7 @@ def _parameters(reader: FieldReader) -> Params:
     """Read ``*(";" attribute "=" value)`` leniently, then join RFC 2231
     sections."""
     raw: list[tuple[str, str]] = []
-    while True:
+    while len(raw) < MAX_PARAMS:
         reader.skip_past(";")
         if reader.pos >= len(reader.text):
             break
@@ -201,11 +229,10 @@ def _parameters(reader: FieldReader) -> Params:
         if reader.peek() == '"':
             raw.append((name.lower(), reader.quoted()))
         else:
+            # Leniently up to ";" or space: unquoted values with tspecials
+            # ("boundary=----=_Part_1") are common.
             start = reader.pos
-            while reader.pos < len(reader.text) and reader.text[reader.pos] not in (
-                "; \t\r\n"
-            ):
-                reader.pos += 1
+            reader.pos = _run(_VALUE_RUN, reader.text, start)
             raw.append((name.lower(), reader.text[start : reader.pos]))
     return _join_sections(raw) if any("*" in name for name, _ in raw) else tuple(raw)
 
@@ -216,8 +243,10 @@ _SECTION = re.compile(r"^(?P<name>[^*]+)\*(?P<n>[0-9]+)(?P<ext>\*?)$")
 def _join_sections(raw: list[tuple[str, str]]) -> Params:
     """Join RFC 2231 §3 continuations ``name*0``, ``name*1*`` in section order.
 
-    The joined value keeps the RFC 2231 §4 form (``name*``) when its first
-    section is extended; plain sections joined into it are percent-encoded.
+    The joined value takes the RFC 2231 §4 form (``name*``) when any section
+    is extended; plain sections joined into it are percent-encoded, and
+    when the first section is plain the value gets an empty charset and
+    language (``''``), since only the first section may carry them.
     """
     out: list[tuple[str, str | None]] = []  # None: the joined sections go here
     groups: dict[str, list[tuple[int, bool, str]]] = {}
@@ -237,12 +266,13 @@ def _join_sections(raw: list[tuple[str, str]]) -> Params:
             joined.append((name, plain))
             continue
         sections = sorted(groups[name], key=lambda section: section[0])
-        if sections[0][1]:
+        if any(ext for _, ext, _ in sections):
             text = "".join(
                 part if ext else urllib.parse.quote(part, safe="", encoding="latin-1")
                 for _, ext, part in sections
             )
-            joined.append((name + "*", text))
+            prefix = "" if sections[0][1] else "''"
+            joined.append((name + "*", prefix + text))
         else:
             joined.append((name, "".join(part for _, _, part in sections)))
     return tuple(joined)
@@ -284,19 +314,38 @@ _BETWEEN_WORDS = re.compile(r"[ \t\r\n]*")
 
 
 def decode_text(value: str) -> str:
-    """Header text for display or search (RFC 2047 §6), never raising."""
+    """Header text for display or search (RFC 2047 §6), never raising.
+
+    Adjacent encoded-words in one charset are decoded together: RFC 2047 §5
+    wants each to hold whole characters, but mailers split a UTF-8
+    character across two, and readers (Dovecot among them) join them.
+    """
     if "=?" not in value:
         return _decode_raw(value)
     out: list[str] = []
+    pending = bytearray()  # octets of adjacent words in ``charset``
+    charset = ""
     pos = 0
-    after_word = False
+    decoded = False  # the word before the gap was decoded
     for match in _ENCODED_WORD.finditer(value):
         gap = value[pos : match.start()]
-        if not (after_word and _is_space(gap)):
+        if not (decoded and _is_space(gap)):
+            out.append(_decode_octets(bytes(pending), charset))
+            pending.clear()
             out.append(_decode_raw(gap))
-        out.append(_decode_word(match["charset"], match["enc"], match["text"]))
+        word_charset = match["charset"].partition("*")[0]
+        octets = _word_octets(match["enc"], match["text"])
+        if octets is None or word_charset.lower() != charset.lower():
+            out.append(_decode_octets(bytes(pending), charset))
+            pending.clear()
+            charset = word_charset
+        if octets is None:
+            out.append(match.group())  # not decodable: as written
+        else:
+            pending += octets
+        decoded = octets is not None
         pos = match.end()
-        after_word = True
+    out.append(_decode_octets(bytes(pending), charset))
     out.append(_decode_raw(value[pos:]))
     return "".join(out)
 
@@ -305,17 +354,15 @@ def _is_space(text: str) -> bool:
     return _BETWEEN_WORDS.fullmatch(text) is not None
 
 
-def _decode_word(charset: str, encoding: str, text: str) -> str:
-    charset = charset.partition("*")[0]
+def _word_octets(encoding: str, text: str) -> bytes | None:
+    """The octets of an encoded-word's text (RFC 2047 §4), or None."""
     if encoding in "Bb":
         data = text.encode("latin-1", "replace")
         try:
-            octets = base64.b64decode(data + b"=" * (-len(data) % 4))
+            return base64.b64decode(data + b"=" * (-len(data) % 4))
         except (binascii.Error, ValueError):
-            return "=?" + charset + "?" + encoding + "?" + text + "?="
-    else:
-        octets = quoprimime.header_decode(text).encode("latin-1", "replace")
-    return _decode_octets(octets, charset)
+            return None
+    return quoprimime.header_decode(text).encode("latin-1", "replace")
 
 
 def _decode_octets(octets: bytes, charset: str) -> str:

@@ -18,6 +18,13 @@ Malformed input gives a best-effort tree and never an exception:
 - A header cut short by a delimiter line ends there; its body is empty.
 - Entities nested deeper than MAX_DEPTH are opaque application/octet-stream
   leaves, their parameters kept.
+- Past MAX_PARTS entities, a multipart gets no more parts of its own: what
+  is left of its body becomes one application/octet-stream part without a
+  header. Dovecot stops at the same number (its max_total_mime_parts), and
+  so a 50 MB message of empty parts cannot make millions of them.
+- The envelopes of a message (its own, then those of the messages it
+  encapsulates) hold at most MAX_ADDRESSES addresses together; a list cut
+  short keeps its group closed.
 - In a multipart/digest a part without Content-Type is message/rfc822
   (RFC 2046 §5.1.5).
 
@@ -29,6 +36,7 @@ it stands, not decoded (RFC 2046 §5.2.1 forbids that encoding).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from nubo.mail.mime.address import Address, parse_address_list
 from nubo.mail.mime.headers import (
@@ -42,6 +50,8 @@ from nubo.mail.mime.model import Envelope, MessageInfo, Part, join_section
 from nubo.mail.mime.scan import Delimiter, Scanner, header_fields
 
 MAX_DEPTH = 50
+MAX_PARTS = 10_000
+MAX_ADDRESSES = 10_000
 
 _MIME_FIELDS = frozenset(
     {
@@ -100,12 +110,14 @@ class _Header:
 
 
 class _Parser:
-    __slots__ = ("raw", "scan", "size")
+    __slots__ = ("addresses", "entities", "raw", "scan", "size")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self.scan = Scanner(raw)
         self.size = len(raw)
+        self.entities = 0  # entities made so far, against MAX_PARTS
+        self.addresses = MAX_ADDRESSES  # addresses the envelopes may still hold
 
     def message(
         self, start: int, stack: tuple[bytes, ...], prefix: str, depth: int
@@ -113,7 +125,7 @@ class _Parser:
         """The message at ``start``; it ends at the next delimiter of
         ``stack`` (or the end). Returns it and that delimiter."""
         header = self.header(start, stack, _MESSAGE_FIELDS)
-        envelope = _envelope(header.fields)
+        envelope = self.envelope(header.fields)
         part, delimiter = self.entity(start, header, stack, prefix, depth, _PLAIN)
         return MessageInfo(envelope=envelope, structure=part), delimiter
 
@@ -123,10 +135,6 @@ class _Parser:
         empty = self.scan.empty_line(start)
         stop = self.size if empty is None else empty[0]
         cut = self.scan.delimiter(start, stop, stack)
-        if cut is None and empty is not None and stack:
-            # The empty line's line end may be the one that belongs to a
-            # delimiter right after it; then the part has no body.
-            cut = self.scan.delimiter_at(empty[1], self.size, stack)
         if cut is not None:
             end = body_start = self.scan.line_end_before(cut.start, start)
         elif empty is not None:
@@ -151,6 +159,7 @@ class _Parser:
     ) -> tuple[Part, Delimiter | None]:
         """The entity whose header starts at ``start``: a message root
         (``section`` is then the message's own number) or a part."""
+        self.entities += 1
         kind, sub, params = _content_type(header.fields, default)
         boundary = _boundary(params) if kind == "multipart" else None
         if kind == "multipart" and boundary is None:
@@ -159,6 +168,8 @@ class _Parser:
             kind, sub = "application", "octet-stream"
         if root and kind != "multipart":
             section = join_section(section, 1)
+        if header.cut is None and stack:
+            header = self.cut_after_header(start, header, stack, boundary)
 
         body_start = header.body_start
         parts: tuple[Part, ...] = ()
@@ -184,6 +195,77 @@ class _Parser:
         if lines or parts or message is not None:
             part = dataclasses.replace(part, lines=lines, parts=parts, message=message)
         return part, delimiter
+
+    def cut_after_header(
+        self,
+        start: int,
+        header: _Header,
+        stack: tuple[bytes, ...],
+        boundary: bytes | None,
+    ) -> _Header:
+        """The header again when an enclosing delimiter line follows its
+        empty line at once: that line end belongs to the delimiter
+        (RFC 2046 §5.1.1), so the part ends before it and has no body.
+
+        The entity's own boundary is checked first, as the innermost: with
+        an outer boundary "ab", the line "--abc" opens a multipart whose
+        boundary is "abc" and does not end it.
+        """
+        own = () if boundary is None else (b"--" + boundary,)
+        found = self.scan.delimiter_at(header.body_start, self.size, (*stack, *own))
+        if found is None or found.level >= len(stack):
+            return header
+        end = self.scan.line_end_before(found.start, start)
+        return _Header(end, header.fields, found)
+
+    def rest(
+        self, start: int, stack: tuple[bytes, ...], section: str
+    ) -> tuple[Part, Delimiter | None]:
+        """Past MAX_PARTS: the rest of the multipart whose boundary is the
+        last of ``stack``, from ``start`` on, as one opaque part.
+
+        One regular-expression search finds where it ends: the close
+        delimiter of its own boundary, or a delimiter of an enclosing one
+        that its own (the innermost, which wins) does not also match.
+        """
+        own = stack[-1]
+        ends = [re.escape(own + b"--")]
+        if len(stack) > 1:
+            outer = b"|".join(re.escape(boundary) for boundary in stack[:-1])
+            ends.append(b"(?!" + re.escape(own) + b")(?:" + outer + b")")
+        pattern = re.compile(b"(?m)^(?:" + b"|".join(ends) + b")")
+        found = pattern.search(self.raw, start)
+        delimiter = None
+        end = self.size
+        if found is not None:
+            delimiter = self.scan.delimiter_at(found.start(), self.size, stack)
+            end = self.scan.line_end_before(found.start(), start)
+        self.entities += 1
+        part = Part(section, start, start, end, "application", "octet-stream")
+        return part, delimiter
+
+    def envelope(self, fields: dict[str, str]) -> Envelope:
+        """The ENVELOPE of RFC 3501 §7.4.2 from a message's first fields,
+        its addresses counted against what is left of MAX_ADDRESSES."""
+        lists: dict[str, tuple[Address, ...]] = {}
+        for name in ("from", "sender", "reply-to", "to", "cc", "bcc"):
+            value = fields.get(name)
+            found = parse_address_list(value, self.addresses) if value else ()
+            self.addresses -= len(found)
+            lists[name] = found
+        from_ = lists["from"]
+        return Envelope(
+            date=fields.get("date"),
+            subject=fields.get("subject"),
+            from_=from_,
+            sender=lists["sender"] or from_,
+            reply_to=lists["reply-to"] or from_,
+            to=lists["to"],
+            cc=lists["cc"],
+            bcc=lists["bcc"],
+            in_reply_to=fields.get("in-reply-to"),
+            message_id=fields.get("message-id"),
+        )
 
     def leaf_end(
         self, body_start: int, stack: tuple[bytes, ...]
@@ -231,6 +313,11 @@ class _Parser:
             delimiter is not None and delimiter.level == level and not delimiter.close
         ):
             start = delimiter.after
+            if self.entities >= MAX_PARTS:
+                number = join_section(section, len(parts) + 1)
+                rest, delimiter = self.rest(start, inner, number)
+                parts.append(rest)
+                break
             header = self.header(start, inner, _MIME_FIELDS)
             number = join_section(section, len(parts) + 1)
             child, delimiter = self.entity(
@@ -308,25 +395,3 @@ def _part(
 def _text(value: str | None) -> str | None:
     """A MIME field's text for an nstring: NIL when absent or empty."""
     return value or None
-
-
-def _envelope(fields: dict[str, str]) -> Envelope:
-    """The ENVELOPE of RFC 3501 §7.4.2 from a message's first fields."""
-    from_ = _addresses(fields, "from")
-    return Envelope(
-        date=fields.get("date"),
-        subject=fields.get("subject"),
-        from_=from_,
-        sender=_addresses(fields, "sender") or from_,
-        reply_to=_addresses(fields, "reply-to") or from_,
-        to=_addresses(fields, "to"),
-        cc=_addresses(fields, "cc"),
-        bcc=_addresses(fields, "bcc"),
-        in_reply_to=fields.get("in-reply-to"),
-        message_id=fields.get("message-id"),
-    )
-
-
-def _addresses(fields: dict[str, str], name: str) -> tuple[Address, ...]:
-    value = fields.get(name)
-    return () if not value else parse_address_list(value)
