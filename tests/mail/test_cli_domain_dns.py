@@ -7,6 +7,7 @@ key it made passes DKIM, SPF and DMARC there.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -16,8 +17,13 @@ from typing import Any
 
 import pytest
 
+from nubo.cli.mail import zone_lines
 from nubo.config import load
-from nubo.mail.dkim import generate_key
+from nubo.mail.authcheck import verify
+from nubo.mail.dkim import dns_record, domain_key, generate_key, sign_async
+from nubo.mail.dns import Resolver
+from nubo.store.database import Database
+from tests.mail.dnsserver import serve_dns
 
 pytestmark = pytest.mark.slow
 
@@ -120,8 +126,6 @@ def test_unknown_and_invalid_domains(tmp_path: Path) -> None:
 
 
 def test_standard_ports_need_no_comment(tmp_path: Path) -> None:
-    from nubo.cli.mail import zone_lines
-
     config = load(environ={}).replace(
         hostname="mail.example.net",
         submission_port=587,
@@ -138,3 +142,43 @@ def test_standard_ports_need_no_comment(tmp_path: Path) -> None:
         generate_key(1, "s"),
     )
     assert any("relay_host" in line for line in relayed if line.startswith(";"))
+
+
+async def test_published_records_make_signed_mail_verifiable(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = await asyncio.to_thread(nubo, data, "domain", "add", "example.org")
+    assert result.returncode == 0
+    printed = await asyncio.to_thread(nubo, data, "domain", "dns", "example.org")
+    records = zone_to_records(parse_zone(printed.stdout))
+    records["mail.example.net"] = {"A": ["192.0.2.25"]}
+
+    config = load(environ={"NUBO_DATA": str(data)})
+    db = Database(config.effective_database_url)
+    try:
+        key = await domain_key(db, "example.org", "nubo")
+    finally:
+        await db.close()
+    assert key is not None
+    assert txt_value(
+        dict(((n, t), d) for n, t, d in parse_zone(printed.stdout))[
+            "nubo._domainkey.example.org", "TXT"
+        ]
+    ) == dns_record(key)
+
+    message = (
+        b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n"
+        b"Date: Sun, 01 Mar 2026 12:00:00 +0000\r\nMessage-ID: <x@example.org>\r\n"
+        b"\r\nhello\r\n"
+    )
+    signed = await sign_async(message, key, "example.org") + message
+    with serve_dns(records) as servers:
+        resolver = Resolver.from_config(load(environ={}).replace(dns_servers=servers))
+        results = await verify(
+            signed,
+            client_ip="192.0.2.25",
+            helo="mail.example.net",
+            mail_from="alice@example.org",
+            resolver=resolver,
+            authserv_id="mx.example.net",
+        )
+    assert (results.spf, results.dkim, results.dmarc) == ("pass", "pass", "pass")
