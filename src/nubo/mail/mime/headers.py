@@ -378,12 +378,20 @@ def _decode_octets(octets: bytes, charset: str) -> str:
         return octets.decode("latin-1")
 
 
+# Octets that are no UTF-8, as the surrogateescape error handler gives them.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]+")
+
+
 def _decode_raw(text: str) -> str:
-    """Raw header octets (latin-1 str) as text: UTF-8 if valid, else cp1252."""
+    """Raw header octets (latin-1 str) as text: UTF-8 where valid, the other
+    octets as Windows-1252, so that a field mixing both ("caf\xc3\xa9 and
+    caf\xe9") reads right in both places."""
     if text.isascii():
         return text
-    octets = text.encode("latin-1")
-    try:
-        return octets.decode("utf-8")
-    except UnicodeDecodeError:
-        return octets.decode("cp1252", "replace")
+    decoded = text.encode("latin-1").decode("utf-8", "surrogateescape")
+    return _NOT_UTF8.sub(_cp1252, decoded)
+
+
+def _cp1252(match: re.Match[str]) -> str:
+    octets = bytes(ord(ch) - 0xDC00 for ch in match.group())
+    return octets.decode("cp1252", "replace")

@@ -20,6 +20,7 @@ meaning, so nubo answers the empty string).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -178,10 +179,12 @@ def parse_section(spec: str) -> Section:
         rest = rest.strip()
         if not (rest.startswith("(") and rest.endswith(")")):
             raise ValueError(f"bad header-list in section {spec!r}")
-        fields = tuple(name.upper() for name in rest[1:-1].split())
+        fields = tuple(_header_names(rest[1:-1]))
         if not fields:
             raise ValueError(f"empty header-list in section {spec!r}")
     items = head.split(".") if head else []
+    if "" in items:  # "1.", ".1", "1..2"
+        raise ValueError(f"empty item in section {spec!r}")
     numbers: list[int] = []
     while items and items[0].isdigit():
         if items[0].startswith("0") or not items[0].isascii():
@@ -193,6 +196,19 @@ def parse_section(spec: str) -> Section:
     if (text.startswith("HEADER.FIELDS")) != bool(fields):
         raise ValueError(f"header-list does not fit section {spec!r}")
     return Section(tuple(numbers), text, fields)
+
+
+# A header-list item is an astring (RFC 3501 §9): an atom or a quoted string.
+_HEADER_NAME = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s"]+)')
+
+
+def _header_names(text: str) -> list[str]:
+    names = []
+    for match in _HEADER_NAME.finditer(text):
+        quoted, atom = match.groups()
+        name = atom if quoted is None else re.sub(r"\\(.)", r"\1", quoted)
+        names.append(name.upper())
+    return names
 
 
 def find_part(info: MessageInfo, numbers: Iterable[int]) -> Part | None:
