@@ -180,11 +180,15 @@ async def _check_spf(
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
 
-    bridge = _Bridge(resolver, asyncio.get_running_loop(), deadline)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _spf_pool, bridge.check_spf, str(address), sender, helo
-    )
+    bridge = _Bridge(resolver, loop, deadline)
+    try:
+        return await loop.run_in_executor(
+            _spf_pool, bridge.check_spf, str(address), sender, helo
+        )
+    except asyncio.CancelledError:
+        bridge.stop()  # the thread's next (or current) lookup fails at once
+        raise
 
 
 class _Bridge:
@@ -196,6 +200,13 @@ class _Bridge:
         self.resolver = resolver
         self.loop = loop
         self.deadline = deadline
+        self.current: concurrent.futures.Future[list[Any]] | None = None
+
+    def stop(self) -> None:
+        """From the loop: nobody waits for the result any more."""
+        self.deadline = float("-inf")
+        if self.current is not None:
+            self.current.cancel()
 
     def check_spf(self, client_ip: str, sender: str, helo: str) -> str:
         """In a worker thread: pyspf's check_host() result."""
@@ -220,11 +231,14 @@ class _Bridge:
         future = asyncio.run_coroutine_threadsafe(
             self.resolver.records(name, qtype), self.loop
         )
+        self.current = future
         try:
             found = future.result(timeout=remaining)
         except TimeoutError:
             future.cancel()
             raise spf.TempError("DNS lookup time exceeded") from None
+        except concurrent.futures.CancelledError:  # the loop is shutting down
+            raise spf.TempError("DNS lookup cancelled") from None
         except NxDomain:
             return []
         except DnsError as exc:
