@@ -48,9 +48,12 @@ _LANGUAGE_RUN = re.compile(r"[^,( \t\r\n]*")
 _JUNK_RUN = {stop: re.compile(f'[^"(\\{stop}]*') for stop in ";>"}
 
 
+_TOKEN = re.compile(r'[^()<>@,;:\\"/\[\]?=\x00-\x20\x7f-\U0010ffff]+')
+
+
 def is_token(text: str) -> bool:
     """True for a non-empty RFC 2045 §5.1 token."""
-    return bool(text) and all(" " < ch < "\x7f" and ch not in _TSPECIALS for ch in text)
+    return _TOKEN.fullmatch(text) is not None
 
 
 class FieldReader:
@@ -74,7 +77,8 @@ class FieldReader:
             self.comment()
 
     def skip_space(self) -> None:
-        self.pos = _run(_SPACE_RUN, self.text, self.pos)
+        if self.text[self.pos : self.pos + 1] in _SPACE:  # "" is not in it
+            self.pos = _run(_SPACE_RUN, self.text, self.pos)
 
     def comment(self) -> str:
         """Read a comment at "(" (nested, with quoted-pairs); return its text.

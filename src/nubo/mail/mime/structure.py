@@ -191,9 +191,9 @@ class _Parser:
         lines = 0
         if kind == "text" or message is not None:
             lines = self.raw.count(b"\n", body_start, end)
-        part = _part(header.fields, section, start, body_start, end, kind, sub, params)
-        if lines or parts or message is not None:
-            part = dataclasses.replace(part, lines=lines, parts=parts, message=message)
+        offsets = (start, body_start, end)
+        media = (kind, sub, params)
+        part = _part(header.fields, section, offsets, media, lines, parts, message)
         return part, delimiter
 
     def cut_after_header(
@@ -366,22 +366,23 @@ def _boundary(params: Params) -> bytes | None:
 def _part(
     fields: dict[str, str],
     section: str,
-    start: int,
-    body_start: int,
-    end: int,
-    kind: str,
-    sub: str,
-    params: Params,
+    offsets: tuple[int, int, int],
+    media: tuple[str, str, Params],
+    lines: int,
+    parts: tuple[Part, ...],
+    message: MessageInfo | None,
 ) -> Part:
+    """A Part from its MIME fields, (header_start, body_start, end) and
+    (type, subtype, parameters)."""
     disposition = fields.get("content-disposition")
     return Part(
         section=section,
-        header_start=start,
-        body_start=body_start,
-        end=end,
-        type=kind,
-        subtype=sub,
-        params=params,
+        header_start=offsets[0],
+        body_start=offsets[1],
+        end=offsets[2],
+        type=media[0],
+        subtype=media[1],
+        params=media[2],
         id=_text(fields.get("content-id")),
         description=_text(fields.get("content-description")),
         encoding=parse_token(fields.get("content-transfer-encoding", "")) or "7bit",
@@ -389,6 +390,9 @@ def _part(
         disposition=None if disposition is None else parse_disposition(disposition),
         language=parse_language(fields.get("content-language", "")),
         location=_text(fields.get("content-location")),
+        lines=lines,
+        parts=parts,
+        message=message,
     )
 
 
