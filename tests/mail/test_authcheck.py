@@ -4,13 +4,16 @@ Authentication-Results field, including DNS failures and garbage input."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from authres import AuthenticationResultsHeader  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import serialization
 
 from nubo.config import load
 from nubo.mail.authcheck import MAX_SIGNATURES, AuthResults, verify
@@ -19,6 +22,19 @@ from nubo.mail.dns import Resolver
 from tests.mail.dnsserver import DROP, SERVFAIL, DnsServer, serve_dns
 
 MESSAGES = Path(__file__).parent / "messages"
+
+# RFC 8301 §3.2: keys under 1024 bits must not be accepted. A test key only.
+WEAK_PEM = """\
+-----BEGIN RSA PRIVATE KEY-----
+MIIBOgIBAAJBAMOKuYe6ho8oORw+0pJ8hDqsWBpXvK65GYb16ckdx889ZpA9rjPn
+d0k95mi5ox7deMZ3y1a5w54wWZa6u+P+llsCAwEAAQJBALTYINxRes79UUw5IcBO
+nnAxIk5CpIMnN1+lITFadIfJUKZWev2fwo7mKlKRWXDJviwOzu6y1Ifs7NP81e9c
+k+ECIQDitbfPiHeQUY0PvGowH3v+/LuJiR9GY6VdAc4DRZD9qwIhANzOJaY5a6ta
+IfffRSf3zYEc2Ts6nwqTCPd3nkAMrzoRAiAW6EGgaKucG4FjW6hnIGdJBoR0izRr
+ylnFIg+M6RSTbQIgQTlH1804Z9ptFEpIpGDHvK7n4F4VossCKA+WmHbmv/ECIEOy
+urbCRviLv8jt+6/mDPmtX9bgve9Ffx7I33NIATQa
+-----END RSA PRIVATE KEY-----
+"""
 GOOD_IP = "192.0.2.1"
 OTHER_IP = "198.51.100.7"
 
@@ -34,8 +50,19 @@ def other_key() -> DkimKey:
 
 
 @pytest.fixture(scope="module")
-def records(key: DkimKey, other_key: DkimKey) -> dict[str, Any]:
+def weak_key() -> DkimKey:
+    private = serialization.load_pem_private_key(WEAK_PEM.encode(), None)
+    spki = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public = base64.b64encode(spki).decode()
+    return DkimKey(3, "sel", "rsa-sha256", WEAK_PEM, public, datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def records(key: DkimKey, other_key: DkimKey, weak_key: DkimKey) -> dict[str, Any]:
     return {
+        "sel._domainkey.weak.example": {"TXT": [dns_record(weak_key)]},
         # The author's domain: SPF, DKIM key, DMARC p=reject with sp=quarantine.
         "example.org": {"TXT": [f"v=spf1 ip4:{GOOD_IP} -all"]},
         "sel._domainkey.example.org": {"TXT": [dns_record(key)]},
@@ -201,6 +228,14 @@ async def test_dkim_with_a_bad_key_is_permerror(
     resolver: Resolver, key: DkimKey
 ) -> None:
     results = await check(resolver, signed(message(), key, "badkey.example"))
+    assert results.dkim == "permerror"
+    assert results.signatures[0].reason == "bad key"
+
+
+async def test_dkim_with_a_weak_key_is_permerror(
+    resolver: Resolver, weak_key: DkimKey
+) -> None:
+    results = await check(resolver, signed(message(), weak_key, "weak.example"))
     assert results.dkim == "permerror"
     assert results.signatures[0].reason == "bad key"
 
