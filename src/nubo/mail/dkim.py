@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import dkim as dkimpy  # type: ignore[import-untyped]
@@ -130,14 +130,7 @@ async def ensure_key(db: Database, domain_id: int, selector: str) -> DkimKey:
     insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     statement = (
         insert(dkim_keys)
-        .values(
-            domain_id=key.domain_id,
-            selector=key.selector,
-            algorithm=key.algorithm,
-            private_key=key.private_key,
-            public_key=key.public_key,
-            created_at=key.created_at,
-        )
+        .values(**asdict(key))
         .on_conflict_do_nothing(index_elements=["domain_id"])
     )
     async with db.write() as conn:
@@ -167,14 +160,7 @@ async def _load(conn: AsyncConnection, domain_id: int) -> DkimKey | None:
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return DkimKey(
-        domain_id=row.domain_id,
-        selector=row.selector,
-        algorithm=row.algorithm,
-        private_key=row.private_key,
-        public_key=row.public_key,
-        created_at=row.created_at,
-    )
+    return DkimKey(**row._mapping)
 
 
 # -- signing -----------------------------------------------------------------
