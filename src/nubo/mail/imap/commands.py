@@ -10,6 +10,12 @@ allowed in the session's state is the server's business, not the parser's.
 
 Mailbox names arrive decoded (modified UTF-7, RFC 3501 §5.1.3) with INBOX in
 one spelling; LOGIN's strings and search strings are UTF-8 text.
+
+# Limitation: extensions nubo does not offer are not parsed and get BAD:
+# ESEARCH's SEARCH RETURN (RFC 4731), QRESYNC's SELECT parameter and
+# VANISHED (RFC 7162 §3.2), BINARY and literal8 (RFC 3516), SETQUOTA
+# (RFC 9208 §4.4), CREATE's USE (RFC 6154 §3). Each needs its arguments
+# added here when the server offers it.
 """
 
 from __future__ import annotations
@@ -445,10 +451,7 @@ def _id(reader: Reader, tag: str, uid: bool) -> Command:
 
 def _enable(reader: Reader, tag: str, uid: bool) -> Command:
     reader.sp()
-    capabilities = [reader.atom()]
-    while reader.maybe_sp():
-        capabilities.append(reader.atom())
-    return Enable(tag, tuple(capabilities))
+    return Enable(tag, tuple(reader.spaced(reader.atom)))
 
 
 def _select(kind: type[Select] | type[Examine]) -> Parse:
@@ -491,11 +494,7 @@ def _list(reader: Reader, tag: str, uid: bool) -> Command:
     reference = reader.list_mailbox()
     reader.sp()
     if reader.peek() == 0x28:
-        reader.open()
-        patterns = [reader.list_mailbox()]
-        while reader.maybe_sp():
-            patterns.append(reader.list_mailbox())
-        reader.close()
+        patterns = reader.parenthesized(reader.list_mailbox)
     else:
         patterns = [reader.list_mailbox()]
     return_options: frozenset[str] = frozenset()
@@ -570,11 +569,7 @@ def _status(reader: Reader, tag: str, uid: bool) -> Command:
 
 
 def _status_items(reader: Reader) -> tuple[str, ...]:
-    reader.open()
-    items = [reader.atom()]
-    while reader.maybe_sp():
-        items.append(reader.atom())
-    reader.close()
+    items = reader.parenthesized(reader.atom)
     if not STATUS_ITEMS.issuperset(items):
         raise ParseError("unknown STATUS item")
     return tuple(items)
@@ -654,10 +649,7 @@ def _store(reader: Reader, tag: str, uid: bool) -> Command:
     if reader.peek() == 0x28:
         flags = reader.flag_list()
     else:
-        flags_read = [reader.flag()]
-        while reader.maybe_sp():
-            flags_read.append(reader.flag())
-        flags = tuple(flags_read)
+        flags = tuple(reader.spaced(reader.flag))
     return Store(tag, sequence_set, mode, flags, silent, uid, unchangedsince)
 
 

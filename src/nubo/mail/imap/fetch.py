@@ -107,12 +107,7 @@ def read_items(reader: Reader) -> tuple[FetchItem, ...]:
             reader.atom()
             return tuple(FetchAttr(name) for name in macro)
         return (read_item(reader),)
-    reader.open()
-    items = [read_item(reader)]
-    while reader.maybe_sp():
-        items.append(read_item(reader))
-    reader.close()
-    return tuple(items)
+    return tuple(reader.parenthesized(lambda: read_item(reader)))
 
 
 def read_changedsince(reader: Reader) -> int:
@@ -182,12 +177,7 @@ def _body(reader: Reader, *, peek: bool) -> FetchBody:
 
 
 def _header_list(reader: Reader) -> tuple[str, ...]:
-    reader.open()
-    names = [_field_name(reader)]
-    while reader.maybe_sp():
-        names.append(_field_name(reader))
-    reader.close()
-    return tuple(names)
+    return tuple(reader.parenthesized(lambda: _field_name(reader)))
 
 
 def _field_name(reader: Reader) -> str:

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from nubo.mail.imap import utf7
 from nubo.mail.imap.errors import ParseError
 from nubo.mail.imap.sequence import SequenceSet
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,20 @@ class Reader:
             self.close()
             return True
         return False
+
+    def spaced(self, read: Callable[[], T]) -> list[T]:
+        """``x *(SP x)``: one or more elements read by ``read``."""
+        items = [read()]
+        while self.maybe_sp():
+            items.append(read())
+        return items
+
+    def parenthesized(self, read: Callable[[], T]) -> list[T]:
+        """``"(" x *(SP x) ")"``: one or more elements in parentheses."""
+        self.open()
+        items = self.spaced(read)
+        self.close()
+        return items
 
     def enter(self) -> None:
         """One nesting level more (a list, or SEARCH's OR and NOT)."""
@@ -298,14 +316,10 @@ class Reader:
 
     def flag_list(self) -> tuple[str, ...]:
         """``flag-list``: "(" [flag *(SP flag)] ")"."""
-        self.open()
-        flags: list[str] = []
-        if not self.maybe_close():
-            flags.append(self.flag())
-            while self.maybe_sp():
-                flags.append(self.flag())
-            self.close()
-        return tuple(flags)
+        if self.data.startswith(b"()", self.pos):
+            self.pos += 2
+            return ()
+        return tuple(self.parenthesized(self.flag))
 
     # --- dates -------------------------------------------------------------
 

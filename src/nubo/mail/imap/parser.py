@@ -325,7 +325,8 @@ class Parser:
         head, self._append = self._append, None
         assert head is not None
         if line:
-            # MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469) are not offered.
+            # Limitation: MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469) are
+            # not offered, so a second message in one APPEND is refused.
             self._tag = head.tag
             return self._reject_line(line, "expected the end of APPEND")
         self._reset()

@@ -9,9 +9,12 @@ internal date; SENTBEFORE, SENTON, SENTSINCE on the Date header), ``Size``
 (LARGER, SMALLER), ``Messages`` (a sequence set, or UID with one) and
 ``ModSeq``. NEW is "(RECENT UNSEEN)" as RFC 3501 defines it.
 
-Strings are decoded from the CHARSET the client names: US-ASCII and UTF-8
-only, anything else is NO [BADCHARSET (US-ASCII UTF-8)] as RFC 3501 §6.4.4
-asks. Nesting counts against ``Limits.max_depth``.
+Strings are decoded from the CHARSET the client names. Nesting counts
+against ``Limits.max_depth``.
+
+# Limitation: only US-ASCII and UTF-8 (RFC 3501 §6.4.4 requires US-ASCII);
+# any other CHARSET gets NO [BADCHARSET (US-ASCII UTF-8)], and clients then
+# retry in UTF-8. A table of Python codecs would lift it.
 """
 
 from __future__ import annotations
@@ -160,9 +163,7 @@ def read_search(reader: Reader) -> tuple[str | None, SearchKey]:
 
 def _keys(reader: Reader) -> SearchKey:
     """``search-key *(SP search-key)``: one key, or their AND."""
-    keys = [read_key(reader)]
-    while reader.maybe_sp():
-        keys.append(read_key(reader))
+    keys = reader.spaced(lambda: read_key(reader))
     return keys[0] if len(keys) == 1 else And(tuple(keys))
 
 
