@@ -13,7 +13,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from nubo.mail.imap.commands import parse_command
+from nubo.mail.imap.grammar import parse_command
 from nubo.mail.imap.parser import Parser
 
 COMMANDS = [

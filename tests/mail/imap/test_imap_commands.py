@@ -41,10 +41,10 @@ from nubo.mail.imap.commands import (
     Subscribe,
     Unselect,
     Unsubscribe,
-    parse_command,
 )
 from nubo.mail.imap.errors import ParseError
 from nubo.mail.imap.fetch import FetchAttr, FetchBody
+from nubo.mail.imap.grammar import parse_command
 from nubo.mail.imap.lexer import Limits
 from nubo.mail.imap.search import All, Flag
 from nubo.mail.imap.sequence import STAR, SequenceSet

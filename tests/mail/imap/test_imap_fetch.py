@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nubo.mail.imap.commands import Fetch, parse_command
+from nubo.mail.imap.commands import Fetch
 from nubo.mail.imap.errors import ParseError
 from nubo.mail.imap.fetch import FetchAttr, FetchBody, FetchItem, Section
+from nubo.mail.imap.grammar import parse_command
 
 
 def items(text: bytes) -> tuple[FetchItem, ...]:

@@ -12,8 +12,9 @@ import datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nubo.mail.imap.commands import Command, parse_command
+from nubo.mail.imap.commands import Command
 from nubo.mail.imap.errors import ParseError
+from nubo.mail.imap.grammar import parse_command
 from nubo.mail.imap.lexer import Limits
 from nubo.mail.imap.parser import Parser
 

@@ -6,8 +6,9 @@ import datetime
 
 import pytest
 
-from nubo.mail.imap.commands import Search, parse_command
+from nubo.mail.imap.commands import Search
 from nubo.mail.imap.errors import ParseError
+from nubo.mail.imap.grammar import parse_command
 from nubo.mail.imap.search import (
     All,
     And,

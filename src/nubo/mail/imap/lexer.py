@@ -50,6 +50,9 @@ class Limits:
     """Tokens in one command."""
 
 
+DEFAULT_LIMITS = Limits()
+
+
 # RFC 3501 §9: atom-specials are ( ) { SP CTL % * " \ ]; CHAR is 7-bit.
 ATOM = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+')
 ASTRING = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')  # atom plus "]"

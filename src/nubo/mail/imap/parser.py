@@ -50,16 +50,10 @@ from collections import deque
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from nubo.mail.imap.commands import (
-    DEFAULT_LIMITS,
-    Append,
-    Command,
-    decode_base64,
-    parse_command,
-    read_append_head,
-)
+from nubo.mail.imap.commands import Append, Command
 from nubo.mail.imap.errors import ParseError, Status
-from nubo.mail.imap.lexer import Limits, Reader, tag_of
+from nubo.mail.imap.grammar import decode_base64, parse_command, read_append_head
+from nubo.mail.imap.lexer import DEFAULT_LIMITS, Limits, Reader, tag_of
 
 
 @dataclass(frozen=True, slots=True)
