@@ -8,6 +8,7 @@ records what it accepted and counts connections; a test scripts::
     mx.data = ["451 4.3.0 try later"]                         # per DATA, in turn
     mx.data = [HANGUP]                                        # close, no reply
     mx.hold_after = 30       # the 31st DATA waits, unanswered, until release()
+    mx.delay = 0.01          # each DATA takes this long
 
 Scripted replies are used up in order; once a list is empty, the answer is
 250. Only messages answered 250 count as ``delivered``. With ``tls=True``
@@ -62,6 +63,7 @@ class ScriptedMX:
     rcpt: dict[str, list[str]] = field(default_factory=dict)
     data: list[str] = field(default_factory=list)
     hold_after: int | None = None
+    delay: float = 0.0  # seconds each DATA takes
     delivered: list[Delivery] = field(default_factory=list)
     connections: int = 0
     held: threading.Event = field(default_factory=threading.Event)
@@ -111,6 +113,8 @@ class ScriptedMX:
             hold = (
                 self.hold_after is not None and len(self.delivered) >= self.hold_after
             )
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if hold:
             self.held.set()
             await asyncio.to_thread(self.released.wait)

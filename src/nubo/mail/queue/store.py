@@ -259,7 +259,15 @@ class QueueStore:
         by ``owner``.
         """
         applied: set[int] = set()
+        message_ids = sorted({d.row.message_id for d in decisions})
         async with self.db.write() as conn:
+            # Lock the messages first: two workers finishing the last two
+            # recipients of one message would otherwise each still see the
+            # other's row queued (PostgreSQL's read committed), and neither
+            # would delete the message.
+            await conn.execute(
+                select(qm.c.id).where(qm.c.id.in_(message_ids)).with_for_update()
+            )
             for decision in decisions:
                 if await self._write_decision(conn, owner, decision):
                     applied.add(decision.row.id)
@@ -273,7 +281,7 @@ class QueueStore:
                     await self._insert(
                         conn, "", report.blob_id, report.size, None, rows, now
                     )
-            for message_id in {d.row.message_id for d in decisions}:
+            for message_id in message_ids:
                 await self._finish_if_done(conn, message_id)
         return applied
 
