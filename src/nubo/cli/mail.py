@@ -16,20 +16,36 @@ domain's DKIM key if it has none yet. The records:
   They carry the standard ports 587, 465, 143 and 993, which clients
   expect in production, whatever ports nubo listens on; a comment says so
   when they differ.
+
+``nubo queue list`` prints one line per queued message: its id, envelope
+sender ("<>" for a report), recipients still to deliver, attempts so far,
+next attempt and the last reply. ``nubo queue retry [ID]`` makes one
+message (or all) due now; ``nubo queue delete ID`` drops one without
+telling its sender. An unknown id ends the command with "no such queued
+message".
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from nubo.accounts import AccountsError
+from sqlalchemy.exc import SQLAlchemyError
+
+from nubo.accounts import Accounts, AccountsError
 from nubo.accounts.addresses import normalize_domain
 from nubo.cli.common import CommandError, runtime
 from nubo.config import Config
 from nubo.mail.dkim import DkimKey, check_selector, dns_name, dns_record, domain_key
+from nubo.mail.dns import Resolver
+from nubo.mail.mailstore import Mailstore
+from nubo.mail.queue import Outbound, QueueEntry, QueueError
+from nubo.store.database import describe_error
 
 TTL = 3600
 
@@ -51,6 +67,22 @@ STANDARD_PORTS = {
 
 def register(commands: Any) -> None:
     """Top-level mail commands (``nubo queue ...``)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "queue", help="outgoing mail waiting for delivery"
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    actions.add_parser("list", help="list queued messages").set_defaults(
+        handler=_queue_list
+    )
+    retry = actions.add_parser("retry", help="make queued messages due now")
+    retry.add_argument(
+        "id", nargs="?", type=_queue_id, help="one message; all if absent"
+    )
+    retry.set_defaults(handler=_queue_retry)
+    delete = actions.add_parser("delete", help="drop a message, telling no one")
+    delete.add_argument("id", type=_queue_id)
+    delete.set_defaults(handler=_queue_delete)
 
 
 def register_domain(actions: Any) -> None:
@@ -166,3 +198,80 @@ def _not_a_public_name(hostname: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- queue -------------------------------------------------------------------
+
+
+def _queue_id(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a queue id: {text!r}")
+    return int(text)
+
+
+@asynccontextmanager
+async def _outbound(config: Config) -> AsyncIterator[Outbound]:
+    # The command says what it did; the service's INFO lines would repeat it.
+    if config.log_level.lower() != "debug":
+        logging.getLogger("nubo.mail.queue").setLevel(logging.WARNING)
+    async with runtime(config) as rt:
+        yield Outbound(
+            config,
+            rt.db,
+            rt.blobs,
+            rt.events,
+            Mailstore(rt.db, rt.blobs, rt.events),
+            Accounts(rt.db, config),
+            Resolver.from_config(config),
+        )
+
+
+async def _queue_list(_args: argparse.Namespace, config: Config) -> int:
+    async with _queue_errors(), _outbound(config) as outbound:
+        entries = await outbound.list()
+    for entry in entries:
+        print(_queue_line(entry))
+    return 0
+
+
+def _queue_line(entry: QueueEntry) -> str:
+    count = f"{entry.recipients} recipient{'' if entry.recipients == 1 else 's'}"
+    attempts = f"{entry.attempts} attempt{'' if entry.attempts == 1 else 's'}"
+    return "  ".join(
+        [
+            str(entry.id),
+            entry.sender or "<>",
+            count,
+            attempts,
+            f"next {entry.next_attempt_at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            f"last {entry.last_reply or 'none'}",
+        ]
+    )
+
+
+async def _queue_retry(args: argparse.Namespace, config: Config) -> int:
+    async with _queue_errors(), _outbound(config) as outbound:
+        count = await outbound.retry(args.id)
+    if args.id is not None:
+        print(f"message {args.id} due now")
+    else:
+        print(f"{count} message{'' if count == 1 else 's'} due now")
+    return 0
+
+
+async def _queue_delete(args: argparse.Namespace, config: Config) -> int:
+    async with _queue_errors(), _outbound(config) as outbound:
+        pending = await outbound.delete(args.id)
+    were = "recipient was" if pending == 1 else "recipients were"
+    print(f"message {args.id} deleted; {pending} {were} still waiting")
+    return 0
+
+
+@asynccontextmanager
+async def _queue_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except QueueError as exc:
+        raise CommandError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise CommandError(f"store error: {describe_error(exc)}") from None
