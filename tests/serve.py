@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LISTENERS = ("http", "https")
+LISTENERS = ("http", "https", "smtp", "submission", "submissions")
 PORT_SETTINGS = (
     "NUBO_HTTP_PORT",
     "NUBO_HTTPS_PORT",
@@ -67,19 +67,25 @@ class NuboProcess:
             text=True,
         )
         assert self.process.stdout is not None
+        # Read the pipe's bytes directly: a buffered readline() may take in
+        # several lines at once, after which select() sees nothing left.
+        fd = self.process.stdout.fileno()
         selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
+        selector.register(fd, selectors.EVENT_READ)
+        pending = b""
         while set(LISTENERS) - set(self.addresses):
             remaining = timeout - (time.monotonic() - began)
             if remaining <= 0 or not selector.select(remaining):
                 self.kill()
                 raise TimeoutError(f"nubo serve not ready: {self.output}")
-            line = self.process.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 raise RuntimeError(
                     f"nubo serve exited {self.process.wait()}: {self.stderr()}"
                 )
-            self._read(line.rstrip("\n"))
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._read(line.decode())
         selector.close()
         return time.monotonic() - began
 

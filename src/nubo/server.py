@@ -32,9 +32,13 @@ from starlette.types import ASGIApp
 from nubo.accounts.bootstrap import bootstrap
 from nubo.accounts.service import Accounts
 from nubo.config import Config, ConfigError
+from nubo.mail.dns import Resolver
+from nubo.mail.mailstore import Mailstore
+from nubo.mail.queue.outbound import Outbound
+from nubo.mail.smtp import Services, smtp_listeners
 from nubo.runtime import Runtime, open_runtime
 from nubo.store.database import describe_error
-from nubo.tls import certificate_files
+from nubo.tls import certificate_files, server_context
 from nubo.web.app import build_app
 
 log = logging.getLogger(__name__)
@@ -149,38 +153,67 @@ class Server:
         self.config = config
         self.runtime: Runtime | None = None
         self.listeners: list[Listener] = []
+        self.outbound: Outbound | None = None
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
         started = time.monotonic()
         self.runtime = await open_runtime(self.config)
         await self._bootstrap(self.runtime)
-        self.listeners = self._make_listeners(self.runtime)
+        services = self._services(self.runtime)
+        self.listeners = self._make_listeners(self.runtime, services)
         for listener in self.listeners:
             await listener.start()
             _say(f"listening {listener.name} {_format(listener.address)}")
+        self.outbound = services.outbound
+        await self.outbound.start()
         log.info("ready seconds=%.3f", time.monotonic() - started)
 
-    def _make_listeners(self, runtime: Runtime) -> list[Listener]:
+    def _services(self, runtime: Runtime) -> Services:
+        config = self.config
+        accounts = Accounts(runtime.db, config)
+        mailstore = Mailstore(runtime.db, runtime.blobs, runtime.events)
+        resolver = Resolver.from_config(config)
+        outbound = Outbound(
+            config,
+            runtime.db,
+            runtime.blobs,
+            runtime.events,
+            mailstore,
+            accounts,
+            resolver,
+        )
+        return Services(config, runtime.db, accounts, mailstore, resolver, outbound)
+
+    def _make_listeners(self, runtime: Runtime, services: Services) -> list[Listener]:
         config = self.config
         cert, key = certificate_files(config)
         app = build_app(runtime)
         grace = config.shutdown_grace
-        plan = [("http", config.http_port, None), ("https", config.https_port, True)]
+        plan = [
+            ("http", config.http_port),
+            ("https", config.https_port),
+            ("smtp", config.smtp_port),
+            ("submission", config.submission_port),
+            ("submissions", config.submissions_port),
+        ]
 
-        sockets: list[tuple[str, socket.socket, bool | None]] = []
+        sockets: dict[str, socket.socket] = {}
         try:
-            for name, port, tls in plan:
-                sockets.append((name, bind_socket(name, config.bind, port), tls))
+            for name, port in plan:
+                sockets[name] = bind_socket(name, config.bind, port)
         except ServeError:
-            for _, sock, _ in sockets:
+            for sock in sockets.values():
                 sock.close()
             raise
 
-        return [
-            HttpListener(name, app, sock, grace, (str(cert), str(key)) if tls else None)
-            for name, sock, tls in sockets
+        tls_files = (str(cert), str(key))
+        listeners: list[Listener] = [
+            HttpListener("http", app, sockets["http"], grace),
+            HttpListener("https", app, sockets["https"], grace, tls_files),
         ]
+        listeners += smtp_listeners(config, services, sockets, server_context(config))
+        return listeners
 
     async def _bootstrap(self, runtime: Runtime) -> None:
         accounts = Accounts(runtime.db, self.config)
@@ -206,10 +239,13 @@ class Server:
         await self._stop.wait()
 
     async def stop(self) -> None:
-        log.info("stopping grace=%.1fs", self.config.shutdown_grace)
-        await asyncio.gather(
-            *(listener.stop(self.config.shutdown_grace) for listener in self.listeners)
-        )
+        grace = self.config.shutdown_grace
+        log.info("stopping grace=%.1fs", grace)
+        await asyncio.gather(*(listener.stop(grace) for listener in self.listeners))
+        # After the listeners: a submission finishing within the grace may
+        # still queue a message; the workers then finish within theirs.
+        if self.outbound is not None:
+            await self.outbound.stop(grace)
         if self.runtime is not None:
             await self.runtime.close()
         log.info("stopped")
