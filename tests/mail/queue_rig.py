@@ -14,6 +14,7 @@ from sqlalchemy import select
 from nubo.accounts import ManualClock
 from nubo.mail.dns import Resolver
 from nubo.mail.queue import Outbound
+from nubo.mail.queue.outbound import LEASE_SECONDS
 from nubo.store.schema import blobs as blobs_table
 from nubo.store.schema import queue_messages, queue_recipients
 from tests.mail.mailstore_rig import MailRig
@@ -33,6 +34,8 @@ def make_outbound(
     rig: MailRig,
     mx: ScriptedMX | None = None,
     clock: ManualClock | None = None,
+    *,
+    lease_seconds: float = LEASE_SECONDS,
     **settings: Any,
 ) -> Outbound:
     """An Outbound whose remote mail goes to ``mx``, whatever the domain."""
@@ -50,6 +53,7 @@ def make_outbound(
         rig.accounts,
         Resolver.from_config(config),
         clock=clock,
+        lease_seconds=lease_seconds,
     )
 
 

@@ -206,3 +206,24 @@ async def test_start_wakes_on_enqueue_and_stop_is_clean(mail: MailRig) -> None:
         finally:
             await outbound.stop(1)
     assert await queue_rows(mail) == (0, 0)
+
+
+async def test_a_delivery_that_outlasts_its_lease_is_cut_and_counted(
+    mail: MailRig,
+) -> None:
+    # The MX never answers DATA; the lease is one second, so each message
+    # is cut at nine tenths of it: counted as a failed attempt, while the
+    # message not yet begun is given back uncounted (and then tried).
+    with scripted_mx(hold_after=0) as mx:
+        outbound = make_outbound(mail, mx, lease_seconds=1.0)
+        for n in range(2):
+            await outbound.enqueue("ann@example.org", [f"u{n}@remote.test"], message(n))
+        assert await outbound.run_once() == 2
+
+    entries = await outbound.list()
+    assert [(e.attempts, e.last_reply) for e in entries] == [
+        (1, "4.4.2 delivery took too long; cut")
+    ] * 2
+    async with mail.db.read() as conn:
+        owners = (await conn.execute(select(queue_recipients.c.lease_owner))).all()
+    assert owners == [(None,), (None,)]
