@@ -8,6 +8,7 @@ embedded pair; ``test_smtp_delivery`` runs delivery on both.
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from nubo.store.schema import queue_recipients
+from tests.mail.dnsserver import serve_dns
 from tests.mail.mailstore_rig import MailRig
 from tests.mail.queue_rig import inbox
 from tests.mail.smtp_rig import HOST, Raw, SmtpRig, client_tls, in_thread, smtp_rig
@@ -459,3 +461,58 @@ async def test_one_full_user_of_an_alias_is_queued_not_dropped(mx: SmtpRig) -> N
     async with mx.mail.db.read() as conn:
         queued = (await conn.execute(select(queue_recipients.c.recipient))).all()
     assert [row.recipient for row in queued] == ["ann@example.org"]
+
+
+# -- verification and logs ----------------------------------------------------
+
+
+async def test_spf_dkim_dmarc_results_are_prepended(mail: MailRig) -> None:
+    records = {
+        "example.net": {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]},
+        "_dmarc.example.net": {"TXT": ["v=DMARC1; p=reject"]},
+    }
+    with serve_dns(records) as servers:
+        async with smtp_rig(mail, smtp_verify=True, dns_servers=servers) as rig:
+            raw = await session(rig.port())
+            await transaction(raw, ["ann@example.org"])
+            await raw.command("DATA")
+            assert (await raw.command(MESSAGE + b".")).startswith("250")
+            await raw.close()
+
+            [stored] = await ann_inbox(rig)
+
+    fields, _, rest = stored.partition(b"From: Dana")
+    assert fields.startswith(b"Return-Path: ")
+    assert fields.index(b"Received: ") < fields.index(b"Authentication-Results: ")
+    results = fields[fields.index(b"Authentication-Results: ") :]
+    assert results.startswith(b"Authentication-Results: mx.example.org;")
+    assert b"spf=pass smtp.mailfrom=dana@example.net" in results
+    assert b"dkim=none" in results
+    assert b"dmarc=pass" in results
+    assert b"From: Dana" + rest == MESSAGE.replace(b"\r\n..", b"\r\n.")  # unstuffed
+
+
+async def test_logs_hold_no_address_and_no_content(
+    mx: SmtpRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiosmtpd's own logger ("mail.log") keeps the level nubo gave it.
+    caplog.set_level(logging.DEBUG, logger="nubo")
+    raw = await session(mx.port())
+    await transaction(raw, ["ann@example.org", "nobody@example.org"])
+    await raw.command("DATA")
+    await raw.command(MESSAGE + b".")
+    await raw.command("QUIT")
+    await raw.close()
+    async with asyncio.timeout(10):
+        while mx.listeners["smtp"].sessions:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+    text = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith(("nubo", "mail.log"))
+    )
+    assert "smtp message listener=smtp id=" in text
+    assert "smtp session end listener=smtp network=127.0.0.0/24" in text
+    for private in ("dana", "ann@", "nobody", "hello", "Hi Ann", "127.0.0.1"):
+        assert private not in text, private
