@@ -35,7 +35,6 @@ import builtins
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,9 +70,6 @@ LEASE_USE = 0.9
 
 # Recipients leased at once, all of one destination domain.
 LEASE_BATCH = 100
-
-# How long the list of hosted domains is trusted before it is read again.
-HOSTED_TTL = 5.0
 
 # Store and blob failures a worker survives: it logs, waits, tries again.
 _STORE_FAILURES = (SQLAlchemyError, BlobStoreError, OSError)
@@ -118,7 +114,6 @@ class Outbound:
             ),
         )
         self._tls = opportunistic_tls()
-        self._hosted: tuple[float, frozenset[str]] = (-HOSTED_TTL, frozenset())
         self._stopping = False
         self._wake = asyncio.Event()
         self._generation = 0  # counts wake-ups, so none is missed
@@ -303,7 +298,7 @@ class Outbound:
         self, rows: Sequence[Leased], progress: _Progress
     ) -> None:
         domain = rows[0].domain
-        local = domain in await self._hosted_domains()
+        local = await self.accounts.find_domain(domain) is not None
         destination: Destination | None = None
         failure: Reply | None = None
         if not local:
@@ -362,13 +357,6 @@ class Outbound:
             first.sender, [row.recipient for row in rows], raw
         )
         return raw, {row.id: by_address[row.recipient] for row in rows}, {}
-
-    async def _hosted_domains(self) -> frozenset[str]:
-        read_at, names = self._hosted
-        if time.monotonic() - read_at > HOSTED_TTL:
-            names = frozenset(d.name for d in await self.accounts.list_domains())
-            self._hosted = (time.monotonic(), names)
-        return names
 
     # -- outcomes ---------------------------------------------------------
 
