@@ -223,3 +223,17 @@ def test_missing_fields_adds_date_and_message_id_once() -> None:
     assert added.startswith(b"Date: ")
     assert b"\r\nMessage-ID: <" in added and added.endswith(b"@mx.example.org>\r\n")
     assert missing_fields(read_header(added + b"\r\n"), "mx.example.org") == b""
+
+
+def test_refusals_are_ascii() -> None:
+    """Replies are ASCII (RFC 5321 §4.2); swaks and others choke otherwise."""
+    from nubo.mail.smtp import data
+
+    refusals = [
+        data.smuggling(),
+        data.line_too_long(),
+        data.too_big(1),
+        data.header_too_big(1),
+    ]
+    for refusal in refusals:
+        assert refusal.line.isascii(), refusal.line

@@ -45,7 +45,7 @@ def smuggling() -> Refusal:
 
 
 def line_too_long() -> Refusal:
-    return Refusal(500, "5.6.0", "Line too long (RFC 5321 §4.5.3.1.6)")
+    return Refusal(500, "5.6.0", "Line too long (RFC 5321 section 4.5.3.1.6)")
 
 
 def too_big(limit: int) -> Refusal:

@@ -202,7 +202,9 @@ class SubmissionHandler(Handler):
         """The first From mailbox, once every From and Sender one is the
         user's (RFC 6409 §8.1 lets the server refuse what it cannot vouch for)."""
         if not facts.has_from:
-            raise Refusal(550, "5.6.0", "Message has no From field (RFC 5322 §3.6)")
+            raise Refusal(
+                550, "5.6.0", "Message has no From field (RFC 5322 section 3.6)"
+            )
         if not facts.authors:
             raise Refusal(553, "5.7.1", "From field holds no address")
         for author in facts.authors:
