@@ -72,7 +72,8 @@ async def test_a_domain_that_takes_no_mail_bounces(
         await outbound.enqueue("ann@example.org", [recipient], message(1))
         await outbound.run_once()
     [report] = await inbox(mail, ann)
-    _parsed, recipients, _header = report_parts(report)
+    _parsed, recipients, header = report_parts(report)
+    assert "Subject: note 1" in header  # the sender can tell which message
     assert recipients[0]["Status"] == status
     assert recipients[0]["Final-Recipient"] == f"rfc822; {recipient}"
     assert mx.delivered == []

@@ -285,7 +285,7 @@ class Outbound:
                 )
                 cut = no_answer("4.4.2", "delivery took too long; cut")
                 replies = dict.fromkeys((row.id for row in progress.current), cut)
-                await self._record(progress.current, replies, b"", {})
+                await self._record(progress.current, replies, progress.raw, {})
                 progress.finish()
         finally:
             await progress.settle()
@@ -313,8 +313,10 @@ class Outbound:
                 if self._stopping:
                     break
                 progress.begin(message_rows)
-                raw, replies, split = await self._attempt(
-                    message_rows, local, destination, failure
+                raw, unreadable = await self._read(message_rows[0])
+                progress.raw = raw
+                replies, split = await self._attempt(
+                    message_rows, raw, local, destination, failure or unreadable
                 )
                 progress.recording = asyncio.ensure_future(
                     self._record(message_rows, replies, raw, split)
@@ -327,36 +329,37 @@ class Outbound:
         if destination is not None:
             await destination.close()
 
+    async def _read(self, row: Leased) -> tuple[bytes, Reply | None]:
+        """The message's bytes, or why they cannot be had now."""
+        try:
+            return await self.blobs.read_bytes(row.blob_id), None
+        except BlobStoreError as exc:
+            log.error(
+                "queued message unreadable queue_id=%d error=%s", row.message_id, exc
+            )
+            return b"", Reply(451, "4.3.0", "message bytes unreadable; will retry")
+
     async def _attempt(
         self,
         rows: Sequence[Leased],
+        raw: bytes,
         local: bool,
         destination: Destination | None,
         failure: Reply | None,
-    ) -> tuple[bytes, dict[int, Reply], dict[int, builtins.list[str]]]:
-        """Send one message to its rows; (its bytes, a reply per row id,
-        addresses to queue again on their own)."""
-        first = rows[0]
+    ) -> tuple[dict[int, Reply], dict[int, builtins.list[str]]]:
+        """Send one message to its rows; (a reply per row id, addresses to
+        queue again on their own)."""
         if failure is not None:
-            return b"", dict.fromkeys((row.id for row in rows), failure), {}
-        try:
-            raw = await self.blobs.read_bytes(first.blob_id)
-        except BlobStoreError as exc:
-            log.error(
-                "queued message unreadable queue_id=%d error=%s", first.message_id, exc
-            )
-            unreadable = Reply(451, "4.3.0", "message bytes unreadable; will retry")
-            return b"", dict.fromkeys((row.id for row in rows), unreadable), {}
-
+            return dict.fromkeys((row.id for row in rows), failure), {}
         if local:
             outcome = await deliver_local(self.mailstore, self.accounts, rows, raw)
-            return raw, outcome.replies, outcome.split
+            return outcome.replies, outcome.split
 
         assert destination is not None
         by_address = await destination.send(
-            first.sender, [row.recipient for row in rows], raw
+            rows[0].sender, [row.recipient for row in rows], raw
         )
-        return raw, {row.id: by_address[row.recipient] for row in rows}, {}
+        return {row.id: by_address[row.recipient] for row in rows}, {}
 
     # -- outcomes ---------------------------------------------------------
 
@@ -425,6 +428,7 @@ class _Progress:
     """Where a worker is in its leased rows."""
 
     current: Sequence[Leased] = ()  # the message being attempted
+    raw: bytes = b""  # its bytes
     recording: asyncio.Future[None] | None = None  # its outcome being written
     done: set[int] = field(default_factory=set)  # row ids attempted
     attempted: int = 0
@@ -436,6 +440,7 @@ class _Progress:
         self.done.update(row.id for row in self.current)
         self.attempted += len(self.current)
         self.current = ()
+        self.raw = b""
 
     async def settle(self) -> None:
         """Wait for the outcome being written, even when cancelled: a

@@ -318,6 +318,14 @@ class QueueStore:
         now: datetime,
     ) -> None:
         due = decision.next_attempt_at or now
+        rows = []
+        for address in addresses:
+            try:
+                rows.append(split_recipient(address))
+            except InvalidRecipient:
+                continue  # accounts hold valid addresses; never lose the outcome
+        if not rows:
+            return
         await conn.execute(
             insert(qr),
             [
@@ -330,7 +338,7 @@ class QueueStore:
                     "last_reply": str(decision.reply),
                     "delay_notified": decision.row.delay_notified,
                 }
-                for recipient, domain in _unique(split_recipient(a) for a in addresses)
+                for recipient, domain in _unique(rows)
             ],
         )
 
