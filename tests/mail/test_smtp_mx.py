@@ -516,3 +516,19 @@ async def test_logs_hold_no_address_and_no_content(
     assert "smtp session end listener=smtp network=127.0.0.0/24" in text
     for private in ("dana", "ann@", "nobody", "hello", "Hi Ann", "127.0.0.1"):
         assert private not in text, private
+
+
+async def test_shutdown_tells_idle_sessions_421(mail: MailRig) -> None:
+    async with smtp_rig(mail) as rig:
+        port = rig.port()
+        raw = await session(port)
+        listener = rig.listeners["smtp"]
+
+        stopping = asyncio.create_task(listener.stop(5.0))
+
+        assert await raw.reply() == "421 4.3.2 Service shutting down, try again later"
+        assert await raw.rest() == b""
+        await stopping
+        assert not listener.sessions
+        with pytest.raises(ConnectionRefusedError):
+            await Raw.connect(port)
