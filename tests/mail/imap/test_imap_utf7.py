@@ -56,7 +56,7 @@ def test_adjacent_shift_sequences_decode() -> None:
     assert utf7.decode(b"&AOQ-&APY-") == "äö"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.text(st.characters(exclude_categories=("Cs",)), max_size=40))
 def test_round_trip(name: str) -> None:
     wire = utf7.encode(name)
@@ -64,7 +64,7 @@ def test_round_trip(name: str) -> None:
     assert utf7.decode(wire.encode("ascii")) == name
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.binary(max_size=40))
 def test_decode_raises_only_parse_errors(wire: bytes) -> None:
     try:
