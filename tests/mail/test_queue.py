@@ -366,8 +366,16 @@ async def test_enqueue_refuses_bad_recipients(mail: MailRig) -> None:
         await outbound.enqueue("ann@example.org", ["no-domain"], message(1))
     with pytest.raises(InvalidRecipient):
         await outbound.enqueue("ann@example.org", ["a@exa_mple..org"], message(1))
+    with pytest.raises(InvalidRecipient):
+        await outbound.enqueue(
+            "ann@example.org", ["a@b.test\r\nRCPT TO:<c@d.test>"], message(1)
+        )
     with pytest.raises(QueueError):
         await outbound.enqueue("ann@example.org", [], message(1))
+    with pytest.raises(QueueError):
+        await outbound.enqueue(
+            "ann@example.org\r\nBcc: x", ["b@remote.test"], message(1)
+        )
     assert await queue_rows(mail) == (0, 0)
 
 

@@ -61,6 +61,8 @@ class PendingDsn:
 
 def split_recipient(address: str) -> tuple[str, str]:
     """(address with its domain in lookup form, domain), or InvalidRecipient."""
+    if _has_controls(address):
+        raise InvalidRecipient("invalid recipient: control characters")
     local, at, domain = address.strip().rpartition("@")
     if not at or not local:
         raise InvalidRecipient(f"invalid recipient {address[:80]!r}: no domain")
@@ -94,6 +96,9 @@ class QueueStore:
     ) -> int:
         if len(sender) > MAX_ADDRESS:
             raise QueueError("sender address too long")
+        if _has_controls(sender):
+            # It goes into SMTP commands and into a report's header.
+            raise QueueError("invalid sender: control characters")
         rows = _unique(split_recipient(address) for address in recipients)
         if not rows:
             raise QueueError("a message needs at least one recipient")
@@ -457,3 +462,7 @@ class QueueStore:
 def _unique(rows: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Rows without repeats, in their first order."""
     return list(dict.fromkeys(rows))
+
+
+def _has_controls(text: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
