@@ -24,6 +24,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ class Delivery:
 @dataclass
 class ScriptedMX:
     tls_files: tuple[Path, Path] | None = None
+    tls_broken: bool = False  # offers STARTTLS, but no handshake can succeed
     size_limit: int = 0
     smtputf8: bool = True
     auth: tuple[str, str] | None = None
@@ -162,6 +164,12 @@ class ScriptedMX:
         if self.tls_files is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*self.tls_files)
+            if self.tls_broken:
+                # Only TLS 1.0, which clients of TLS 1.2 and up refuse.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    context.minimum_version = ssl.TLSVersion.TLSv1
+                    context.maximum_version = ssl.TLSVersion.TLSv1
             kwargs.update(tls_context=context, require_starttls=False)
         if self.auth is not None:
             kwargs.update(authenticator=self.authenticate, auth_require_tls=True)

@@ -288,6 +288,19 @@ async def test_starttls_is_used_when_offered(
     assert sent.tls
 
 
+async def test_a_failed_tls_handshake_falls_back_to_plaintext(
+    mail: MailRig, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    files = self_signed(tmp_path_factory.mktemp("mx-bad-tls"))
+    with scripted_mx(tls_files=files, tls_broken=True) as mx:
+        outbound = make_outbound(mail, mx)
+        await outbound.enqueue("ann@example.org", ["bob@remote.test"], message(1))
+        await outbound.run_once()
+    [sent] = mx.delivered
+    assert not sent.tls
+    assert mx.connections == 2  # the failed handshake, then plaintext
+
+
 async def test_size_over_the_mx_limit_bounces_without_sending(mail: MailRig) -> None:
     ann = await mail.user("ann")
     with scripted_mx(size_limit=100) as mx:
