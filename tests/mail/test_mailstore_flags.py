@@ -212,3 +212,20 @@ async def test_status_of_an_empty_mailbox(mail: MailRig) -> None:
     assert status.uidvalidity == box.uidvalidity
     with pytest.raises(NoSuchMailbox):
         await mail.store.status(box.id + 1000)
+
+
+def test_apply_store() -> None:
+    column = fl.keywords_column(["Work"])
+    assert fl.apply_store("add", fl.SEEN, ("work",), fl.SEEN, column) is None
+    assert fl.apply_store("add", fl.SEEN, ("New",), 0, column) == (
+        fl.SEEN,
+        " Work New ",
+    )
+    assert fl.apply_store("remove", fl.SEEN, (), fl.SEEN | fl.DRAFT, column) == (
+        fl.DRAFT,
+        column,
+    )
+    assert fl.apply_store("replace", 0, ("WORK",), 0, column) is None
+    assert fl.apply_store("replace", 0, (), 0, column) == (0, " ")
+    with pytest.raises(ValueError, match="unknown STORE mode"):
+        fl.apply_store("toggle", 0, (), 0, column)

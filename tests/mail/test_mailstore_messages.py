@@ -15,6 +15,7 @@ from nubo.mail.mailstore import (
     Stored,
     UnknownUser,
 )
+from nubo.mail.mailstore.service import PARSE_IN_THREAD
 from nubo.mail.message import MessageInfo
 from nubo.store.schema import blobs as blobs_table
 from tests.mail.mailstore_rig import MailRig, check_invariants, message
@@ -229,3 +230,25 @@ async def test_sent_date_out_of_range_is_dropped(mail: MailRig) -> None:
     assert isinstance(stored, Stored)
     row = (await mail.store.messages(stored.mailbox_id))[0]
     assert row.sent_date is None
+
+
+async def test_a_large_message_is_parsed_off_the_loop_and_kept_exact(
+    mail: MailRig,
+) -> None:
+    ann = await mail.user("ann")
+    part = b"--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+    raw = (
+        b"Subject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + part
+        + bytes(range(256)) * 12_000
+        + b"\r\n--b--\r\n"
+    )
+    assert len(raw) > PARSE_IN_THREAD
+
+    stored = (await mail.store.deliver([ann], raw))[ann]
+
+    assert isinstance(stored, Stored)
+    assert await mail.store.read_message(stored.blob_id) == raw
+    row = (await mail.store.messages(stored.mailbox_id))[0]
+    assert row.info.structure.subtype == "mixed"
+    assert row.info.size == len(raw)

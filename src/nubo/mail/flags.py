@@ -136,3 +136,29 @@ def remove_keywords(column: str, gone: Iterable[str]) -> str:
         return column
     kept = [k for k in split_keywords(column) if k.lower() not in drop]
     return keywords_column(kept)
+
+
+def apply_store(
+    mode: str,
+    bits: int,
+    keywords: tuple[str, ...],
+    old_bits: int,
+    old_keywords: str,
+) -> tuple[int, str] | None:
+    """(bits, keywords column) after a STORE of ``mode`` "add", "remove" or
+    "replace" (RFC 3501 §6.4.6), or None when nothing would change.
+    Keywords compare case-insensitively, so a replace that only reorders or
+    recases them changes nothing."""
+    if mode == "add":
+        new = (old_bits | bits, add_keywords(old_keywords, keywords))
+    elif mode == "remove":
+        new = (old_bits & ~bits, remove_keywords(old_keywords, keywords))
+    elif mode == "replace":
+        new = (bits, keywords_column(keywords))
+    else:
+        raise ValueError(f"unknown STORE mode {mode!r}")
+    before = {k.lower() for k in split_keywords(old_keywords)}
+    after = {k.lower() for k in split_keywords(new[1])}
+    if new[0] == old_bits and before == after:
+        return None
+    return new

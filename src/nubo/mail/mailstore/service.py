@@ -19,8 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -35,9 +34,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nubo.mail import flags as fl
-from nubo.mail.mailstore import hierarchy, sql
+from nubo.mail.mailstore import hierarchy, rows, sql
 from nubo.mail.mailstore.errors import (
     InvalidFlag,
     InvalidSpecialUse,
@@ -55,7 +55,6 @@ from nubo.mail.mailstore.names import (
     mailbox_name,
 )
 from nubo.mail.mailstore.names import special_use as normalize_special_use
-from nubo.mail.message import parse_message, search_headers, sent_date
 from nubo.store.blobs import Blobs, BlobStoreError
 from nubo.store.database import Database, describe_error
 from nubo.store.events import EventBus, EventError
@@ -69,37 +68,11 @@ PARSE_IN_THREAD = 1024 * 1024
 
 FlagMode = Literal["add", "remove", "replace"]
 
-# Columns of a MessageRow, without and with the parsed structure.
-_ROW = (
-    messages.c.uid,
-    messages.c.modseq,
-    messages.c.flags,
-    messages.c.keywords,
-    messages.c.internal_date,
-    messages.c.size,
-    messages.c.blob_id,
-    messages.c.sent_date,
-)
-_ROW_INFO = (*_ROW, messages.c.info)
-# Everything a copy duplicates.
-_COPY = (*_ROW_INFO, messages.c.search)
-
 # Store failures that deliver() reports per recipient instead of raising.
 _STORE_FAILURES = (SQLAlchemyError, BlobStoreError, OSError)
 # What a bus may raise when it cannot publish; the change is committed
 # anyway and a lost event only delays a waiting session.
 _EVENT_FAILURES = (EventError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-@dataclass(frozen=True)
-class _Message:
-    """A message stored in the blob store and parsed, ready for rows."""
-
-    blob_id: str
-    size: int
-    info_json: str
-    search_json: str
-    sent_date: datetime | None
 
 
 class Mailstore:
@@ -274,7 +247,7 @@ class Mailstore:
         each gets its ``Stored`` or the error (``QuotaExceeded``,
         ``UnknownUser``, ``TemporaryFailure`` when the store failed)."""
         targets = list(dict.fromkeys(user_ids))
-        when = _internal_date(internal_date)
+        when = rows.internal_date(internal_date)
         try:
             message = await self._prepare(raw)
         except _STORE_FAILURES as exc:
@@ -287,7 +260,7 @@ class Mailstore:
         }
 
     async def _deliver_one(
-        self, user_id: int, message: _Message, when: datetime
+        self, user_id: int, message: rows.Prepared, when: datetime
     ) -> Stored | MailstoreError:
         inbox = (mailboxes.c.user_id == user_id, mailboxes.c.name == INBOX)
         try:
@@ -319,7 +292,7 @@ class Mailstore:
         bits, keywords = _parse_flags(flags)
         message = await self._prepare(raw)
         where = (mailboxes.c.user_id == user_id, mailboxes.c.name == name)
-        when = _internal_date(internal_date)
+        when = rows.internal_date(internal_date)
         return await self._add(user_id, where, message, bits, keywords, when)
 
     async def append_special(
@@ -337,22 +310,22 @@ class Mailstore:
         bits, keywords = _parse_flags(flags)
         message = await self._prepare(raw)
         where = (mailboxes.c.id == box.id, mailboxes.c.user_id == user_id)
-        when = _internal_date(internal_date)
+        when = rows.internal_date(internal_date)
         return await self._add(user_id, where, message, bits, keywords, when)
 
-    async def _prepare(self, raw: bytes) -> _Message:
+    async def _prepare(self, raw: bytes) -> rows.Prepared:
         if len(raw) > PARSE_IN_THREAD:
-            info_json, search_json, sent = await asyncio.to_thread(_parse, raw)
+            info_json, search_json, sent = await asyncio.to_thread(rows.parse, raw)
         else:
-            info_json, search_json, sent = _parse(raw)
+            info_json, search_json, sent = rows.parse(raw)
         blob_id, size = await self.blobs.put_bytes(raw)
-        return _Message(blob_id, size, info_json, search_json, sent)
+        return rows.Prepared(blob_id, size, info_json, search_json, sent)
 
     async def _add(
         self,
         user_id: int,
         where: tuple[ColumnElement[bool], ...],
-        message: _Message,
+        message: rows.Prepared,
         bits: int,
         keywords: str,
         when: datetime,
@@ -367,8 +340,15 @@ class Mailstore:
             uid = box.uidnext - 1
             await conn.execute(
                 insert(messages).values(
-                    _message_values(message, box.id, uid, box.highestmodseq)
-                    | {"flags": bits, "keywords": keywords, "internal_date": when}
+                    rows.new_values(
+                        message,
+                        box.id,
+                        uid,
+                        box.highestmodseq,
+                        bits=bits,
+                        keywords=keywords,
+                        when=when,
+                    )
                 )
             )
             await self.blobs.ref(conn, message.blob_id)
@@ -437,7 +417,7 @@ class Mailstore:
             return await self._uids(conn, mailbox_id)
 
     @staticmethod
-    async def _uids(conn: Any, mailbox_id: int) -> list[int]:
+    async def _uids(conn: AsyncConnection, mailbox_id: int) -> list[int]:
         stmt = (
             select(messages.c.uid)
             .where(messages.c.mailbox_id == mailbox_id)
@@ -458,12 +438,12 @@ class Mailstore:
         (RFC 7162 §3.1.4). ``with_info=False`` skips the structure, for
         fetches of flags alone."""
         where = [] if changed_since is None else [messages.c.modseq > changed_since]
-        columns = _ROW_INFO if with_info else _ROW
+        columns = rows.ROW_INFO if with_info else rows.ROW
         if uids is not None and not uids:
             return []
         async with self.db.read() as conn:
-            rows = await sql.select_messages(conn, mailbox_id, uids, columns, *where)
-        return [_message_row(row) for row in rows]
+            found = await sql.select_messages(conn, mailbox_id, uids, columns, *where)
+        return [rows.message_row(row) for row in found]
 
     async def vanished(self, mailbox_id: int, since_modseq: int) -> list[int]:
         """UIDs expunged after ``since_modseq``, ascending: QRESYNC's
@@ -487,8 +467,8 @@ class Mailstore:
             return {}
         columns = (messages.c.uid, messages.c.search)
         async with self.db.read() as conn:
-            rows = await sql.select_messages(conn, mailbox_id, uids, columns)
-        return {row.uid: json.loads(row.search) for row in rows}
+            found = await sql.select_messages(conn, mailbox_id, uids, columns)
+        return {row.uid: json.loads(row.search) for row in found}
 
     async def open_message(self, blob_id: str) -> AsyncIterator[bytes]:
         """A message's bytes as a stream, exactly as they arrived."""
@@ -538,14 +518,14 @@ class Mailstore:
             return [], []
         async with self.db.write() as conn:
             await sql.lock(conn, [mailbox_id])
-            rows = await sql.select_messages(conn, mailbox_id, uids, _ROW)
+            found = await sql.select_messages(conn, mailbox_id, uids, rows.ROW)
             failed: list[int] = []
             groups: dict[tuple[int, str], list[Row[Any]]] = {}
-            for row in rows:
+            for row in found:
                 if unchanged_since is not None and row.modseq > unchanged_since:
                     failed.append(row.uid)
                     continue
-                new = _new_flags(mode, bits, wanted, row.flags, row.keywords)
+                new = _apply_store(mode, bits, wanted, row.flags, row.keywords)
                 if new is not None:
                     groups.setdefault(new, []).append(row)
             if not groups:
@@ -567,7 +547,7 @@ class Mailstore:
                     )
         await self._publish_change(mailbox_id, box.highestmodseq)
         changed = [
-            _message_row(row, bits=b, keywords=k, modseq=box.highestmodseq)
+            rows.message_row(row, bits=b, keywords=k, modseq=box.highestmodseq)
             for (b, k), members in groups.items()
             for row in members
         ]
@@ -585,23 +565,23 @@ class Mailstore:
         async with self.db.write() as conn:
             boxes = await sql.lock(conn, [src_mailbox_id, dst_mailbox_id])
             user_id = _same_user(boxes)
-            rows = await sql.select_messages(conn, src_mailbox_id, uids, _COPY)
-            if not rows:
+            found = await sql.select_messages(conn, src_mailbox_id, uids, rows.COPY)
+            if not found:
                 return []
-            box = await sql.bump_id(conn, dst_mailbox_id, uids=len(rows))
-            await sql.charge(conn, self._dialect, user_id, sum(r.size for r in rows))
-            first = box.uidnext - len(rows)
+            box = await sql.bump_id(conn, dst_mailbox_id, uids=len(found))
+            await sql.charge(conn, self._dialect, user_id, sum(r.size for r in found))
+            first = box.uidnext - len(found)
             await conn.execute(
                 insert(messages),
                 [
-                    _copied_values(row, box.id, first + n, box.highestmodseq)
-                    for n, row in enumerate(rows)
+                    rows.copied_values(row, box.id, first + n, box.highestmodseq)
+                    for n, row in enumerate(found)
                 ],
             )
-            for blob_id in sorted(row.blob_id for row in rows):
+            for blob_id in sorted(row.blob_id for row in found):
                 await self.blobs.ref(conn, blob_id)
         await self._publish_change(box.id, box.highestmodseq)
-        return [(row.uid, first + n) for n, row in enumerate(rows)]
+        return [(row.uid, first + n) for n, row in enumerate(found)]
 
     async def move(
         self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
@@ -615,24 +595,24 @@ class Mailstore:
             boxes = await sql.lock(conn, [src_mailbox_id, dst_mailbox_id])
             _same_user(boxes)
             columns = (messages.c.id, messages.c.uid)
-            rows = await sql.select_messages(conn, src_mailbox_id, uids, columns)
-            if not rows:
+            found = await sql.select_messages(conn, src_mailbox_id, uids, columns)
+            if not found:
                 return []
-            dst = await sql.bump_id(conn, dst_mailbox_id, uids=len(rows))
+            dst = await sql.bump_id(conn, dst_mailbox_id, uids=len(found))
             src = dst
             if src_mailbox_id != dst_mailbox_id:
                 src = await sql.bump_id(conn, src_mailbox_id)
-            first = dst.uidnext - len(rows)
-            await self._relocate(conn, rows, dst, first)
-            await _record_expunged(conn, src, [row.uid for row in rows])
+            first = dst.uidnext - len(found)
+            await self._relocate(conn, found, dst, first)
+            await _record_expunged(conn, src, [row.uid for row in found])
         await self._publish_change(src.id, src.highestmodseq)
         if dst.id != src.id:
             await self._publish_change(dst.id, dst.highestmodseq)
-        return [(row.uid, first + n) for n, row in enumerate(rows)]
+        return [(row.uid, first + n) for n, row in enumerate(found)]
 
     @staticmethod
     async def _relocate(
-        conn: Any, rows: Sequence[Row[Any]], dst: Mailbox, first: int
+        conn: AsyncConnection, found: Sequence[Row[Any]], dst: Mailbox, first: int
     ) -> None:
         stmt = (
             update(messages)
@@ -645,7 +625,7 @@ class Mailstore:
         )
         await conn.execute(
             stmt,
-            [{"row_id": row.id, "new_uid": first + n} for n, row in enumerate(rows)],
+            [{"row_id": row.id, "new_uid": first + n} for n, row in enumerate(found)],
         )
 
     async def expunge(
@@ -660,23 +640,23 @@ class Mailstore:
         columns = (messages.c.id, messages.c.uid, messages.c.size, messages.c.blob_id)
         async with self.db.write() as conn:
             box = (await sql.lock(conn, [mailbox_id]))[mailbox_id]
-            rows = await sql.select_messages(
+            found = await sql.select_messages(
                 conn, mailbox_id, uids, columns, is_deleted
             )
-            if not rows:
+            if not found:
                 return []
             after = await sql.bump_id(conn, mailbox_id)
-            for chunk in sql.chunks([row.id for row in rows]):
+            for chunk in sql.chunks([row.id for row in found]):
                 await conn.execute(messages.delete().where(messages.c.id.in_(chunk)))
-            await _record_expunged(conn, after, [row.uid for row in rows])
+            await _record_expunged(conn, after, [row.uid for row in found])
             await self._release(
-                conn, box.user_id, [(row.size, row.blob_id) for row in rows]
+                conn, box.user_id, [(row.size, row.blob_id) for row in found]
             )
         await self._publish_change(mailbox_id, after.highestmodseq)
-        return [row.uid for row in rows]
+        return [row.uid for row in found]
 
     async def _release(
-        self, conn: Any, user_id: int, found: Sequence[tuple[int, str]]
+        self, conn: AsyncConnection, user_id: int, found: Sequence[tuple[int, str]]
     ) -> None:
         """Refund the bytes of removed messages and drop their blob uses."""
         await sql.refund(conn, user_id, sum(size for size, _ in found))
@@ -715,29 +695,17 @@ def _parse_flags(flags: Iterable[str]) -> tuple[int, str]:
     return bits, fl.keywords_column(keywords)
 
 
-def _new_flags(
+def _apply_store(
     mode: FlagMode,
     bits: int,
     keywords: tuple[str, ...],
     old_bits: int,
     old_keywords: str,
 ) -> tuple[int, str] | None:
-    """The flags after a STORE, or None when they would not change."""
     try:
-        if mode == "add":
-            new = (old_bits | bits, fl.add_keywords(old_keywords, keywords))
-        elif mode == "remove":
-            new = (old_bits & ~bits, fl.remove_keywords(old_keywords, keywords))
-        else:
-            new = (bits, fl.keywords_column(keywords))
+        return fl.apply_store(mode, bits, keywords, old_bits, old_keywords)
     except fl.FlagSyntaxError as exc:
         raise InvalidFlag(str(exc)) from None
-    same_keywords = {k.lower() for k in fl.split_keywords(new[1])} == {
-        k.lower() for k in fl.split_keywords(old_keywords)
-    }
-    if new[0] == old_bits and same_keywords:
-        return None
-    return new
 
 
 def _same_user(boxes: dict[int, Mailbox]) -> int:
@@ -748,91 +716,15 @@ def _same_user(boxes: dict[int, Mailbox]) -> int:
     return owners.pop()
 
 
-async def _record_expunged(conn: Any, box: Mailbox, uids: Sequence[int]) -> None:
+async def _record_expunged(
+    conn: AsyncConnection, box: Mailbox, uids: Sequence[int]
+) -> None:
     await conn.execute(
         insert(expunged),
         [
             {"mailbox_id": box.id, "uid": uid, "modseq": box.highestmodseq}
             for uid in uids
         ],
-    )
-
-
-def _parse(raw: bytes) -> tuple[str, str, datetime | None]:
-    """(structure JSON, search header JSON, sent date) of a message."""
-    info = parse_message(raw)
-    search = json.dumps(search_headers(raw, info), separators=(",", ":"))
-    sent = sent_date(info)
-    if sent is not None:
-        try:
-            sent = sent.astimezone(UTC)
-        except (OverflowError, ValueError):
-            sent = None  # a Date near year 1 or 9999 that UTC cannot hold
-    return info.to_json(), search, sent
-
-
-def _internal_date(value: datetime | None) -> datetime:
-    """INTERNALDATE (RFC 3501 §2.3.3): now, or the given time (naive is UTC)."""
-    if value is None:
-        return datetime.now(UTC)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _message_values(
-    message: _Message, mailbox_id: int, uid: int, modseq: int
-) -> dict[str, Any]:
-    return {
-        "mailbox_id": mailbox_id,
-        "uid": uid,
-        "modseq": modseq,
-        "sent_date": message.sent_date,
-        "size": message.size,
-        "blob_id": message.blob_id,
-        "info": message.info_json,
-        "search": message.search_json,
-    }
-
-
-def _copied_values(
-    row: Row[Any], mailbox_id: int, uid: int, modseq: int
-) -> dict[str, Any]:
-    return {
-        "mailbox_id": mailbox_id,
-        "uid": uid,
-        "modseq": modseq,
-        "flags": row.flags,
-        "keywords": row.keywords,
-        "internal_date": row.internal_date,
-        "sent_date": row.sent_date,
-        "size": row.size,
-        "blob_id": row.blob_id,
-        "info": row.info,
-        "search": row.search,
-    }
-
-
-def _message_row(
-    row: Row[Any],
-    *,
-    bits: int | None = None,
-    keywords: str | None = None,
-    modseq: int | None = None,
-) -> MessageRow:
-    mapping = row._mapping
-    return MessageRow(
-        uid=row.uid,
-        modseq=row.modseq if modseq is None else modseq,
-        flags=fl.flag_names(
-            row.flags if bits is None else bits,
-            row.keywords if keywords is None else keywords,
-        ),
-        internal_date=row.internal_date,
-        size=row.size,
-        blob_id=row.blob_id,
-        info_json=mapping.get("info") or "",
-        sent_date=row.sent_date,
     )
 
 
