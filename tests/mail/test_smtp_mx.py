@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from nubo.store.schema import queue_recipients
 from tests.mail.dnsserver import serve_dns
@@ -532,3 +533,21 @@ async def test_shutdown_tells_idle_sessions_421(mail: MailRig) -> None:
         assert not listener.sessions
         with pytest.raises(ConnectionRefusedError):
             await Raw.connect(port)
+
+
+async def test_a_store_failure_is_451_not_a_traceback(
+    mx: SmtpRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(address: str) -> list[object]:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    raw = await session(mx.port())
+    await raw.command("MAIL FROM:<dana@example.net>")
+    monkeypatch.setattr(mx.accounts, "resolve", broken)
+
+    reply = await raw.command("RCPT TO:<ann@example.org>")
+
+    assert reply == "451 4.3.0 Local error in processing, try again later"
+    monkeypatch.undo()
+    assert (await raw.command("RCPT TO:<ann@example.org>")).startswith("250")
+    await raw.close()
