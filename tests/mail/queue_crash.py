@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from nubo.accounts import Accounts
 from nubo.config import load
-from nubo.mail.dns import Resolver
-from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue import Outbound
 from nubo.runtime import open_runtime
 
@@ -29,15 +26,7 @@ def crash_message(n: int) -> bytes:
 async def main(count: int) -> None:
     config = load()
     rt = await open_runtime(config)
-    outbound = Outbound(
-        config,
-        rt.db,
-        rt.blobs,
-        rt.events,
-        Mailstore(rt.db, rt.blobs, rt.events),
-        Accounts(rt.db, config),
-        Resolver.from_config(config),
-    )
+    outbound = Outbound.for_runtime(rt)
     for n in range(count):
         await outbound.enqueue(
             "ann@example.org", [f"u{n}@remote.test"], crash_message(n)

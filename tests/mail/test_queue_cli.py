@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nubo.accounts import Accounts
 from nubo.config import Config, load
-from nubo.mail.dns import Resolver
-from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue import Outbound
 from nubo.runtime import open_runtime
 from tests.mail.queue_rig import message
@@ -50,15 +47,7 @@ async def fill(config: Config, mx_address: str) -> tuple[int, int, int]:
     config = config.replace(mx_override=f"*={mx_address}")
     rt = await open_runtime(config)
     try:
-        outbound = Outbound(
-            config,
-            rt.db,
-            rt.blobs,
-            rt.events,
-            Mailstore(rt.db, rt.blobs, rt.events),
-            Accounts(rt.db, config),
-            Resolver.from_config(config),
-        )
+        outbound = Outbound.for_runtime(rt)
         deferred = await outbound.enqueue(
             "ann@example.org", ["bob@remote.test"], message(1)
         )

@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nubo.accounts import Accounts
 from nubo.config import load
-from nubo.mail.dns import Resolver
-from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue import Outbound
 from nubo.runtime import open_runtime
 from tests.mail.queue_crash import crash_message
@@ -34,15 +31,7 @@ async def queued(env: dict[str, str], add: int = 0) -> int:
     config = load(environ=env)
     rt = await open_runtime(config)
     try:
-        outbound = Outbound(
-            config,
-            rt.db,
-            rt.blobs,
-            rt.events,
-            Mailstore(rt.db, rt.blobs, rt.events),
-            Accounts(rt.db, config),
-            Resolver.from_config(config),
-        )
+        outbound = Outbound.for_runtime(rt)
         for n in range(add):
             await outbound.enqueue(
                 "ann@example.org", [f"u{n}@remote.test"], crash_message(n)

@@ -37,13 +37,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from nubo.accounts import Accounts, AccountsError
+from nubo.accounts import AccountsError
 from nubo.accounts.addresses import normalize_domain
 from nubo.cli.common import CommandError, runtime
 from nubo.config import Config
 from nubo.mail.dkim import DkimKey, check_selector, dns_name, dns_record, domain_key
-from nubo.mail.dns import Resolver
-from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue import Outbound, QueueEntry, QueueError
 from nubo.store.database import describe_error
 
@@ -215,15 +213,7 @@ async def _outbound(config: Config) -> AsyncIterator[Outbound]:
     if config.log_level.lower() != "debug":
         logging.getLogger("nubo.mail.queue").setLevel(logging.WARNING)
     async with runtime(config) as rt:
-        yield Outbound(
-            config,
-            rt.db,
-            rt.blobs,
-            rt.events,
-            Mailstore(rt.db, rt.blobs, rt.events),
-            Accounts(rt.db, config),
-            Resolver.from_config(config),
-        )
+        yield Outbound.for_runtime(rt)
 
 
 async def _queue_list(_args: argparse.Namespace, config: Config) -> int:

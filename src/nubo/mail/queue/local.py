@@ -25,7 +25,7 @@ from nubo.mail.queue.model import Leased
 from nubo.mail.queue.reply import Reply, clean
 
 
-class Mailstore(Protocol):
+class MailDelivery(Protocol):
     """What the queue needs of ``nubo.mail.mailstore.Mailstore``."""
 
     async def deliver(
@@ -52,7 +52,7 @@ class LocalOutcome:
 
 
 async def deliver_local(
-    mailstore: Mailstore,
+    mailstore: MailDelivery,
     directory: Directory,
     rows: Sequence[Leased],
     raw: bytes,

@@ -46,14 +46,16 @@ from nubo.accounts.clock import Clock, SystemClock
 from nubo.accounts.service import Accounts
 from nubo.config import Config
 from nubo.mail.dns import DnsError, NullMx, Resolver
+from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue.dsn import DsnEntry, build_dsn
 from nubo.mail.queue.errors import InvalidRecipient
-from nubo.mail.queue.local import Mailstore, deliver_local
+from nubo.mail.queue.local import MailDelivery, deliver_local
 from nubo.mail.queue.model import Leased, QueueEntry
 from nubo.mail.queue.remote import ClientSettings, Destination, opportunistic_tls
 from nubo.mail.queue.reply import Reply, no_answer
 from nubo.mail.queue.schedule import Decision, Policy, Report, decide
 from nubo.mail.queue.store import PendingDsn, QueueStore, split_recipient
+from nubo.runtime import Runtime
 from nubo.store.blobs import Blobs, BlobStoreError
 from nubo.store.database import Database, describe_error
 from nubo.store.events import EventBus, EventError, Subscription
@@ -84,7 +86,7 @@ class Outbound:
         db: Database,
         blobs: Blobs,
         events: EventBus,
-        mailstore: Mailstore,
+        mailstore: MailDelivery,
         accounts: Accounts,
         resolver: Resolver,
         *,
@@ -119,6 +121,21 @@ class Outbound:
         self._generation = 0  # counts wake-ups, so none is missed
         self._workers: list[asyncio.Task[None]] = []
         self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_runtime(cls, rt: Runtime, *, clock: Clock | None = None) -> Outbound:
+        """An Outbound over an opened store, with services of its own (for
+        commands and tools; the server shares its services instead)."""
+        return cls(
+            rt.config,
+            rt.db,
+            rt.blobs,
+            rt.events,
+            Mailstore(rt.db, rt.blobs, rt.events),
+            Accounts(rt.db, rt.config),
+            Resolver.from_config(rt.config),
+            clock=clock,
+        )
 
     # -- enqueue ----------------------------------------------------------
 

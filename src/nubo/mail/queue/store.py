@@ -349,14 +349,7 @@ class QueueStore:
 
     async def _finish_if_done(self, conn: AsyncConnection, message_id: int) -> bool:
         """Delete the message if no recipient is queued; whether it was."""
-        pending = (
-            await conn.execute(
-                select(func.count())
-                .select_from(qr)
-                .where(qr.c.message_id == message_id, qr.c.state == "queued")
-            )
-        ).scalar_one()
-        if pending:
+        if await _pending(conn, message_id):
             return False
         blob_id = (
             await conn.execute(
@@ -446,17 +439,23 @@ class QueueStore:
             ).scalar_one_or_none()
             if blob_id is None:
                 raise NoSuchQueueMessage(message_id)
-            pending = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(qr)
-                    .where(qr.c.message_id == message_id, qr.c.state == "queued")
-                )
-            ).scalar_one()
+            pending = await _pending(conn, message_id)
             await conn.execute(delete(qr).where(qr.c.message_id == message_id))
             await conn.execute(delete(qm).where(qm.c.id == message_id))
             await self.blobs.unref(conn, blob_id)
-        return int(pending)
+        return pending
+
+
+async def _pending(conn: AsyncConnection, message_id: int) -> int:
+    """How many recipients of the message are still queued."""
+    count = (
+        await conn.execute(
+            select(func.count())
+            .select_from(qr)
+            .where(qr.c.message_id == message_id, qr.c.state == "queued")
+        )
+    ).scalar_one()
+    return int(count)
 
 
 def _unique(rows: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
