@@ -20,6 +20,7 @@ from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue.outbound import Outbound
 from nubo.mail.smtp.protocol import SmtpProtocol, Transaction
 from nubo.mail.smtp.replies import Refusal, reply
+from nubo.mail.smtp.trace import message_token
 from nubo.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,23 @@ class Handler:
             exc_info=error,
         )
         return reply(451, "4.3.0", "Local error in processing, try again later")
+
+
+def accept_sender(envelope: Envelope, address: str, options: list[str]) -> str:
+    """Start the transaction of MAIL FROM (RFC 5321 §4.1.1.2); its 250."""
+    tx = transaction(envelope)
+    tx.mail_from = address  # "<>" for the null sender, as aiosmtpd has it
+    tx.mail_options.extend(options)
+    tx.declared_size = parse_size(options)
+    tx.token = message_token()
+    return reply(250, "2.1.0", "Sender OK")
+
+
+def accept_recipient(envelope: Envelope, address: str, options: list[str]) -> str:
+    """Add a recipient (RFC 5321 §4.1.1.3); its 250."""
+    envelope.rcpt_tos.append(address)
+    envelope.rcpt_options.extend(options)
+    return reply(250, "2.1.5", "Recipient OK")
 
 
 def transaction(envelope: Envelope) -> Transaction:

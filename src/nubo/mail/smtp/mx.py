@@ -44,14 +44,15 @@ from nubo.mail import authcheck
 from nubo.mail.mailstore import MailstoreError, QuotaExceeded, UnknownUser
 from nubo.mail.smtp.handler import (
     Handler,
+    accept_recipient,
+    accept_sender,
     check_recipient_count,
     domain_of,
-    parse_size,
     transaction,
 )
 from nubo.mail.smtp.protocol import SmtpProtocol, Transaction
 from nubo.mail.smtp.replies import Refusal, hook, reply
-from nubo.mail.smtp.trace import message_token, received, with_protocol
+from nubo.mail.smtp.trace import received, with_protocol
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,7 @@ class MxHandler(Handler):
         address: str,
         options: list[str],
     ) -> str:
-        tx = transaction(envelope)
-        tx.mail_from = address  # "<>" for the null sender, as aiosmtpd has it
-        tx.mail_options.extend(options)
-        tx.declared_size = parse_size(options)
-        tx.token = message_token()
-        return reply(250, "2.1.0", "Sender OK")
+        return accept_sender(envelope, address, options)
 
     @hook
     async def handle_RCPT(
@@ -100,9 +96,7 @@ class MxHandler(Handler):
             raise Refusal(452, "4.2.2", "Mailbox full, try again later")
 
         tx.users.update((user.id, user) for user in users)
-        tx.rcpt_tos.append(address)
-        tx.rcpt_options.extend(options)
-        return reply(250, "2.1.5", "Recipient OK")
+        return accept_recipient(tx, address, options)
 
     async def _has_room(self, user: User, size: int | None) -> bool:
         """Whether the user's quota leaves room for ``size`` (or 1) bytes."""

@@ -40,14 +40,15 @@ from nubo.mail.queue.store import split_recipient
 from nubo.mail.smtp.handler import (
     Handler,
     Services,
+    accept_recipient,
+    accept_sender,
     check_recipient_count,
-    parse_size,
     transaction,
 )
 from nubo.mail.smtp.headers import HeaderFacts, missing_fields, read_header
 from nubo.mail.smtp.protocol import SmtpProtocol, Transaction
 from nubo.mail.smtp.replies import Refusal, hook, reply
-from nubo.mail.smtp.trace import message_token, received, with_protocol
+from nubo.mail.smtp.trace import received, with_protocol
 from nubo.store.ratelimit import RateLimits
 
 log = logging.getLogger(__name__)
@@ -127,13 +128,7 @@ class SubmissionHandler(Handler):
         limit = self.config.submission_rate_limit
         if limit and await self.rates.count(_subject(user), RATE_WINDOW) >= limit:
             raise _rate_limited()
-
-        tx = transaction(envelope)
-        tx.mail_from = address
-        tx.mail_options.extend(options)
-        tx.declared_size = parse_size(options)
-        tx.token = message_token()
-        return reply(250, "2.1.0", "Sender OK")
+        return accept_sender(envelope, address, options)
 
     @hook
     async def handle_RCPT(
@@ -155,10 +150,7 @@ class SubmissionHandler(Handler):
             and await accounts.find_domain(domain) is not None
         ):
             raise Refusal(550, "5.1.1", "No such user here")
-
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(options)
-        return reply(250, "2.1.5", "Recipient OK")
+        return accept_recipient(envelope, address, options)
 
     @hook
     async def handle_DATA(
