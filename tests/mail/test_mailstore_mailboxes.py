@@ -342,3 +342,43 @@ async def test_purge_user_removes_everything(mail: MailRig) -> None:
     assert (await mail.store.usage(ann))[0] == 0
     assert (await mail.store.usage(bob))[0] == len(raw)
     await check_invariants(mail)
+
+
+async def test_create_for_an_unknown_user_is_refused(mail: MailRig) -> None:
+    with pytest.raises(UnknownUser):
+        await mail.store.create_mailbox(424242, "Work")
+
+
+async def test_concurrent_hierarchy_changes_keep_every_parent(mail: MailRig) -> None:
+    """Racing CREATE, RENAME and DELETE of one user's names: one CREATE of a
+    name wins, and no mailbox is left without its superior names."""
+    ann = await mail.user("ann")
+    await mail.store.ensure_mailboxes(ann)
+    await mail.store.create_mailbox(ann, "A")
+
+    creates = await asyncio.gather(
+        *(mail.store.create_mailbox(ann, "Same") for _ in range(6)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in creates) == 1
+    assert all(
+        isinstance(r, MailboxExists) for r in creates if isinstance(r, BaseException)
+    )
+
+    results = await asyncio.gather(
+        mail.store.rename_mailbox(ann, "A", "B"),
+        mail.store.create_mailbox(ann, "A/x/y"),
+        mail.store.create_mailbox(ann, "B/z"),
+        mail.store.delete_mailbox(ann, "Same"),
+        return_exceptions=True,
+    )
+    for result in results:
+        assert not isinstance(result, BaseException) or isinstance(
+            result, (MailboxExists, NoSuchMailbox)
+        ), result
+
+    names = {box.name for box in await mail.store.list_mailboxes(ann)}
+    for name in names:
+        levels = name.split("/")
+        for n in range(1, len(levels)):
+            assert "/".join(levels[:n]) in names, name

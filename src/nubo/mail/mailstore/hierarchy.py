@@ -50,6 +50,7 @@ async def create(
     """Create ``name`` (with special use ``use``) and its missing superior
     names; the new mailboxes, ``name``'s last. ``MailboxExists`` if taken."""
     if existing is None:
+        await sql.lock_hierarchy(conn, dialect, user_id)
         existing = await by_name(conn, user_id)
     if name in existing:
         raise MailboxExists("mailbox already exists")
@@ -77,6 +78,7 @@ async def ensure_defaults(
     special use gets it. Safe when two processes race: inserts skip names
     another transaction committed meanwhile.
     """
+    await sql.lock_hierarchy(conn, dialect, user_id)
     existing = await by_name(conn, user_id)
     uses = {m.special_use for m in existing.values()}
     changed: list[Mailbox] = []
@@ -157,6 +159,7 @@ async def rename(
         raise MailboxExists("mailbox already exists")
     if is_inferior(new, old):
         raise InvalidMailboxName("cannot rename a mailbox under itself")
+    await sql.lock_hierarchy(conn, dialect, user_id)
     existing = await by_name(conn, user_id)
     if old not in existing:
         raise NoSuchMailbox("no such mailbox")
@@ -192,6 +195,7 @@ async def rename_inbox(
     UIDVALIDITY, so no client can confuse them with INBOX's. INBOX records
     the UIDs as expunged, for QRESYNC (RFC 7162 §3.2.10).
     """
+    await sql.lock_hierarchy(conn, dialect, user_id)
     existing = await by_name(conn, user_id)
     inbox = existing.get(INBOX)
     if inbox is None:
@@ -228,10 +232,11 @@ async def rename_inbox(
 
 
 async def delete_one(
-    conn: AsyncConnection, user_id: int, name: str
+    conn: AsyncConnection, dialect: str, user_id: int, name: str
 ) -> tuple[Mailbox, list[tuple[int, str]]]:
     """Delete a mailbox without inferiors, with its messages; (the mailbox,
     (size, blob id) of each message) for the caller to refund and unref."""
+    await sql.lock_hierarchy(conn, dialect, user_id)
     existing = await by_name(conn, user_id)
     box = existing.get(name)
     if box is None:

@@ -156,9 +156,9 @@ class Mailstore:
                     conn, self._dialect, user_id, stored, use
                 )
         except IntegrityError:
-            # The user is gone (foreign key), or a racing CREATE committed a
-            # name our insert expected free.
-            raise MailboxExists("cannot create the mailbox") from None
+            # Only the users foreign key can fail: names taken meanwhile are
+            # skipped by ON CONFLICT and the hierarchy lock.
+            raise UnknownUser("no such user") from None
         log.info("mailbox created user_id=%d mailbox_id=%d", user_id, created[-1].id)
         await self._publish(f"mailboxes:{user_id}", {})
         return created[-1]
@@ -170,7 +170,9 @@ class Mailstore:
         if stored == INBOX:
             raise MailboxProtected("INBOX cannot be deleted")
         async with self.db.write() as conn:
-            box, found = await hierarchy.delete_one(conn, user_id, stored)
+            box, found = await hierarchy.delete_one(
+                conn, self._dialect, user_id, stored
+            )
             await self._release(conn, user_id, found)
         log.info("mailbox deleted user_id=%d mailbox_id=%d", user_id, box.id)
         await self._publish(f"mailbox:{box.id}", {"deleted": True})
@@ -222,6 +224,7 @@ class Mailstore:
         """Delete every mailbox and message of a user, before the account is
         removed; the number of messages deleted."""
         async with self.db.write() as conn:
+            await sql.lock_hierarchy(conn, self._dialect, user_id)
             boxes = await sql.user_mailboxes(conn, user_id)
             await sql.lock(conn, [m.id for m in boxes])
             found = await hierarchy.drop_messages(conn, [m.id for m in boxes])

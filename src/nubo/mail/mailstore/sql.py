@@ -54,6 +54,11 @@ MAILBOX_COLUMNS = (
     mailboxes.c.highestmodseq,
 )
 
+# The first key of the two-key PostgreSQL advisory locks that serialize one
+# user's mailbox hierarchy changes (the second is the user id); two-key locks
+# do not share a key space with the one-key lock of migrations.
+HIERARCHY_LOCK = 0x6D626F78  # "mbox"
+
 # UIDVALIDITY is an unsigned 32-bit nonzero number (RFC 3501 §2.3.1.1).
 MAX_UIDVALIDITY = 2**32 - 1
 
@@ -141,6 +146,20 @@ async def find(
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).first()
     return None if row is None else to_mailbox(row)
+
+
+async def lock_hierarchy(conn: AsyncConnection, dialect: str, user_id: int) -> None:
+    """Serialize changes to the user's list of mailboxes until the commit.
+
+    CREATE, RENAME and DELETE check names against the whole list; without
+    this, two of them on PostgreSQL could each pass their check (say, a
+    RENAME of "A" and a CREATE of "A/x") and leave a child without its
+    parent. Message changes do not take this lock, so it never waits in a
+    cycle with the mailbox row locks. SQLite's write lock already
+    serializes everything.
+    """
+    if dialect == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(HIERARCHY_LOCK, user_id)))
 
 
 async def user_mailboxes(conn: AsyncConnection, user_id: int) -> list[Mailbox]:
