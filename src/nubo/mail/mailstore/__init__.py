@@ -15,10 +15,8 @@ bytes kept exactly as they arrived. No protocol code lives here.
 
 Known gaps: ``expunged`` grows with every expunge and is never trimmed
 (QRESYNC could answer from a trimmed log with a full resync); copies and
-moves stay within one user's mailboxes; ``Blobs.ref``/``unref`` run once per
-message, so copying or expunging thousands of messages costs one statement
-each; subscriptions live on mailboxes, so a deleted mailbox loses its
-subscription.
+moves stay within one user's mailboxes; subscriptions live on mailboxes, so
+a deleted mailbox loses its subscription.
 """
 
 from nubo.mail.mailstore.errors import (

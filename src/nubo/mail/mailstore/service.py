@@ -581,8 +581,7 @@ class Mailstore:
                     for n, row in enumerate(found)
                 ],
             )
-            for blob_id in sorted(row.blob_id for row in found):
-                await self.blobs.ref(conn, blob_id)
+            await self.blobs.ref_many(conn, [row.blob_id for row in found])
         await self._publish_change(box.id, box.highestmodseq)
         return [(row.uid, first + n) for n, row in enumerate(found)]
 
@@ -663,8 +662,7 @@ class Mailstore:
     ) -> None:
         """Refund the bytes of removed messages and drop their blob uses."""
         await sql.refund(conn, user_id, sum(size for size, _ in found))
-        for blob_id in sorted(blob_id for _, blob_id in found):
-            await self.blobs.unref(conn, blob_id)
+        await self.blobs.unref_many(conn, [blob_id for _, blob_id in found])
 
     # -- events ------------------------------------------------------------
 

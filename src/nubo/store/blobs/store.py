@@ -68,11 +68,12 @@ its bytes).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -196,6 +197,46 @@ class Blobs:
         )
         if (await conn.execute(stmt)).rowcount != 1:
             raise BlobNotFound(blob_id)
+
+    async def ref_many(self, conn: AsyncConnection, blob_ids: Iterable[str]) -> None:
+        """``ref`` of every id, once per time it is listed (a copy of many
+        messages), in one locked read and one batched update per page of
+        ids; ``BlobNotFound`` if one has no row."""
+        await self._count_many(conn, Counter(blob_ids), +1)
+
+    async def unref_many(self, conn: AsyncConnection, blob_ids: Iterable[str]) -> None:
+        """``unref`` of every id, once per time it is listed; ``BlobNotFound``
+        if one has no row or fewer uses than listed."""
+        await self._count_many(conn, Counter(blob_ids), -1)
+
+    async def _count_many(
+        self, conn: AsyncConnection, counts: Counter[str], sign: int
+    ) -> None:
+        # Rows are locked in id order, as ``ref`` and ``unref`` called on
+        # sorted ids would; the locked read also keeps the collector away
+        # between the check and the update.
+        ids = sorted(check_blob_id(blob_id) for blob_id in counts)
+        for start in range(0, len(ids), _PAGE):
+            page = ids[start : start + _PAGE]
+            found = dict(
+                (
+                    await conn.execute(
+                        select(blobs.c.id, blobs.c.refcount)
+                        .where(blobs.c.id.in_(page))
+                        .order_by(blobs.c.id)
+                        .with_for_update()
+                    )
+                ).all()
+            )
+            for blob_id in page:
+                if blob_id not in found or found[blob_id] + sign * counts[blob_id] < 0:
+                    raise BlobNotFound(blob_id)
+            await conn.execute(
+                update(blobs)
+                .where(blobs.c.id == bindparam("blob_id"))
+                .values(refcount=blobs.c.refcount + bindparam("delta")),
+                [{"blob_id": b, "delta": sign * counts[b]} for b in page],
+            )
 
     # -- reading ---------------------------------------------------------
 
