@@ -13,8 +13,9 @@ Header values arrive here as ``str`` holding one character per octet
   clients decode themselves (Dovecot answers the same); ``param_text`` gives
   the decoded text.
 - ``decode_text`` turns a header value into display text: encoded-words
-  (RFC 2047 §6) decoded, adjacent ones joined, raw 8-bit octets read as
-  UTF-8 or else Windows-1252. It never raises.
+  (RFC 2047 §6) decoded, adjacent ones joined (and decoded together when
+  they share a charset), raw 8-bit octets read as UTF-8 where they are
+  valid UTF-8 and as Windows-1252 elsewhere. It never raises.
 """
 
 from __future__ import annotations
