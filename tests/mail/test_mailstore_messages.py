@@ -8,15 +8,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from nubo.mail.mailstore import (
     InvalidFlag,
     NoSuchMailbox,
     Stored,
+    TemporaryFailure,
     UnknownUser,
 )
 from nubo.mail.mailstore.service import PARSE_IN_THREAD
 from nubo.mail.message import MessageInfo
+from nubo.store.blobs import BlobStoreError
+from nubo.store.events import EventError
 from nubo.store.schema import blobs as blobs_table
 from tests.mail.mailstore_rig import MailRig, check_invariants, message
 
@@ -252,3 +256,50 @@ async def test_a_large_message_is_parsed_off_the_loop_and_kept_exact(
     row = (await mail.store.messages(stored.mailbox_id))[0]
     assert row.info.structure.subtype == "mixed"
     assert row.info.size == len(raw)
+
+
+async def test_store_failures_are_temporary_per_recipient(
+    mail: MailRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bob = await mail.user("ann"), await mail.user("bob")
+    await mail.store.ensure_mailboxes(bob)
+
+    async def broken_put(data: bytes) -> tuple[str, int]:
+        raise BlobStoreError("disk on fire")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mail.blobs, "put_bytes", broken_put)
+        results = await mail.store.deliver([ann, bob], message())
+    assert all(
+        isinstance(r, TemporaryFailure) and r.temporary for r in results.values()
+    )
+
+    # The metadata store failing for one user only.
+    original = mail.store._add
+
+    async def failing_for_bob(user_id: int, *args: object) -> Stored:
+        if user_id == bob:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return await original(user_id, *args)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mail.store, "_add", failing_for_bob)
+        results = await mail.store.deliver([ann, bob], message())
+    assert isinstance(results[ann], Stored)
+    assert isinstance(results[bob], TemporaryFailure)
+    await check_invariants(mail)
+
+
+async def test_a_failing_event_bus_does_not_undo_the_change(
+    mail: MailRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = await mail.user("ann")
+    await mail.store.ensure_mailboxes(ann)
+
+    async def refuse(topic: str, data: object = None) -> None:
+        raise EventError("the event bus is closed")
+
+    monkeypatch.setattr(mail.bus, "publish", refuse)
+    stored = await mail.store.append(ann, "INBOX", message())
+
+    assert await mail.store.uids(stored.mailbox_id) == [stored.uid]
