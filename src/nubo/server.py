@@ -159,8 +159,8 @@ class Server:
     async def start(self) -> None:
         started = time.monotonic()
         self.runtime = await open_runtime(self.config)
-        await self._bootstrap(self.runtime)
         services = self._services(self.runtime)
+        await self._bootstrap(services.accounts)
         self.listeners = self._make_listeners(self.runtime, services)
         for listener in self.listeners:
             await listener.start()
@@ -215,8 +215,7 @@ class Server:
         listeners += smtp_listeners(config, services, sockets, server_context(config))
         return listeners
 
-    async def _bootstrap(self, runtime: Runtime) -> None:
-        accounts = Accounts(runtime.db, self.config)
+    async def _bootstrap(self, accounts: Accounts) -> None:
         created = await bootstrap(accounts, self.config)
         if created is None:
             return

@@ -40,6 +40,7 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, _Missing
 
+from nubo.accounts.models import User
 from nubo.accounts.network import client_network
 from nubo.config import Config
 from nubo.mail.smtp.data import DataCollector
@@ -81,7 +82,7 @@ class Transaction(Envelope):
     def __init__(self) -> None:
         super().__init__()
         self.token = ""  # id of the transaction in Received and logs
-        self.users: dict[int, Any] = {}  # recipients' users, by id
+        self.users: dict[int, User] = {}  # recipients' users, by id
         self.declared_size: int | None = None  # MAIL FROM's SIZE= (RFC 1870)
 
 
