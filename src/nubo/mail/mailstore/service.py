@@ -254,7 +254,9 @@ class Mailstore:
         try:
             message = await self._prepare(raw)
         except _STORE_FAILURES as exc:
-            log.warning("delivery failed: cannot store bytes error=%s", _why(exc))
+            log.warning(
+                "delivery failed: cannot store bytes error=%s", describe_error(exc)
+            )
             failed = TemporaryFailure("cannot store the message now")
             return dict.fromkeys(targets, failed)
         return {
@@ -278,7 +280,9 @@ class Mailstore:
             log.info("delivery refused user_id=%d reason=%s", user_id, exc)
             return exc
         except _STORE_FAILURES as exc:
-            log.warning("delivery failed user_id=%d error=%s", user_id, _why(exc))
+            log.warning(
+                "delivery failed user_id=%d error=%s", user_id, describe_error(exc)
+            )
             return TemporaryFailure("cannot store the message now")
 
     async def append(
@@ -673,7 +677,9 @@ class Mailstore:
         try:
             await self.events.publish(topic, data)
         except _EVENT_FAILURES as exc:
-            log.warning("event not published topic=%s error=%s", topic, _why(exc))
+            log.warning(
+                "event not published topic=%s error=%s", topic, describe_error(exc)
+            )
 
 
 # -- helpers -----------------------------------------------------------------
@@ -727,7 +733,3 @@ async def _record_expunged(
             for uid in uids
         ],
     )
-
-
-def _why(exc: BaseException) -> str:
-    return describe_error(exc)
