@@ -125,7 +125,7 @@ def test_config_show_command(tmp_path: Path) -> None:
     from tests.serve import cheap_env
 
     result = run_nubo(
-        "config", "show", env=cheap_env(tmp_path, NUBO_ADMIN_PASSWORD="hidden")
+        "config", "show", env=cheap_env(tmp_path, NUBO_ADMIN_PASSWORD="hidden words")
     )
 
     assert result.returncode == 0, result.stderr
@@ -134,7 +134,7 @@ def test_config_show_command(tmp_path: Path) -> None:
     assert any(
         line.startswith("http_port") and "# NUBO_HTTP_PORT" in line for line in lines
     )
-    assert "hidden" not in result.stdout
+    assert "hidden words" not in result.stdout
 
 
 def test_bad_setting_stops_command_with_one_line(tmp_path: Path) -> None:
@@ -144,3 +144,147 @@ def test_bad_setting_stops_command_with_one_line(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert result.stderr == "nubo: setting http_port: 'x' is not a valid int\n"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"NUBO_PASSWORD_MEMORY_KIB": "99999999999"},
+            "setting password_memory_kib: 99999999999 must be between 8 KiB and "
+            "4194304 KiB",
+        ),
+        (
+            {"NUBO_PASSWORD_TIME_COST": "1000"},
+            "setting password_time_cost: 1000 must be between 1 and 100",
+        ),
+        (
+            {"NUBO_DEFAULT_QUOTA": "99999999999999999999999"},
+            "setting default_quota: 99999999999999999999999 must be at most "
+            "9223372036854775807",
+        ),
+        (
+            {"NUBO_SHUTDOWN_GRACE": "1e300"},
+            "setting shutdown_grace: 1e+300 must be at most 1000000000 seconds",
+        ),
+        ({"NUBO_SHUTDOWN_GRACE": "nan"}, "setting shutdown_grace: 'nan' is not a "),
+        ({"NUBO_DNS_TIMEOUT": "inf"}, "setting dns_timeout: 'inf' is not a valid "),
+        ({"NUBO_HTTP_PORT": "８０"}, "setting http_port: '８０' is not a valid int"),
+        (
+            {"NUBO_BLOB_URL": "s3:///prefix"},
+            "setting blob_url: 's3:///prefix' must name a bucket",
+        ),
+        (
+            {"NUBO_S3_ENDPOINT": "notaurl"},
+            "setting s3_endpoint: 'notaurl' must be an http:// or https:// URL",
+        ),
+        (
+            {"NUBO_S3_PART_SIZE": "1"},
+            "setting s3_part_size: 1 must be between 5242880 and 5368709120",
+        ),
+        (
+            {"NUBO_DNS_SERVERS": "garbage"},
+            "setting dns_servers: 'garbage' must be IP addresses",
+        ),
+        (
+            {"NUBO_MX_OVERRIDE": "garbage"},
+            "setting mx_override: 'garbage' must be domain=host:port pairs",
+        ),
+        ({"NUBO_RELAY_HOST": "a b:xx"}, "setting relay_host: 'a b:xx' must be host"),
+        (
+            {"NUBO_RELAY_HOST": "a b"},
+            "setting relay_host: 'a b' must be host or host:port: 'a b' is not a "
+            "host name or IP address",
+        ),
+        (
+            {"NUBO_DKIM_SELECTOR": "-x"},
+            "setting dkim_selector: '-x' must be DNS labels separated by dots",
+        ),
+        (
+            {"NUBO_ADMIN_PASSWORD": "x"},
+            "setting admin_password: the value must be at least 8 characters, or empty",
+        ),
+    ],
+)
+def test_out_of_range_settings_are_refused_at_load(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(environ=environ)
+
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_mail_settings_in_their_documented_forms_load() -> None:
+    config = load(
+        environ={
+            "NUBO_RELAY_HOST": "smtp.example.org:587",
+            "NUBO_MX_OVERRIDE": "*=127.0.0.1:2525,example.org=[::1]:25",
+            "NUBO_DNS_SERVERS": "127.0.0.1:5353, ::1",
+            "NUBO_S3_ENDPOINT": "http://127.0.0.1:8333",
+            "NUBO_DKIM_SELECTOR": "mail.2025",
+        }
+    )
+
+    assert config.relay_host == "smtp.example.org:587"
+
+
+def test_a_secret_is_never_echoed_in_an_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(environ={"NUBO_DATABASE_URL": "mysql://u:p4ssw0rd@127.0.0.1/x"})
+    assert str(caught.value).startswith(
+        "setting database_url: 'mysql://u:********@127.0.0.1/x' must be empty"
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load(environ={"NUBO_DATABASE_URL": "mysql://db/x?password=p4ssw0rd"})
+    assert "p4ssw0rd" not in str(caught.value)
+
+    with pytest.raises(ConfigError) as caught:
+        load(environ={"NUBO_ADMIN_PASSWORD": "short"})
+    assert "short" not in str(caught.value)
+
+
+def test_passwords_in_any_url_are_masked_in_show() -> None:
+    config = load(
+        environ={
+            "NUBO_DATABASE_URL": "postgresql://nubo@127.0.0.1/test?password=QueryPw",
+            "NUBO_BLOB_URL": "s3://user:BlobPw@bucket/p",
+            "NUBO_S3_ENDPOINT": "https://key:EndPw@s3.example/",
+        }
+    )
+
+    shown = {name: value for name, value, _ in config.shown()}
+
+    assert shown["database_url"] == (
+        "postgresql://nubo@127.0.0.1/test?password=********"
+    )
+    assert shown["blob_url"] == "s3://user:********@bucket/p"
+    assert shown["s3_endpoint"] == "https://key:********@s3.example/"
+
+
+def test_a_config_file_that_is_not_utf8_or_toml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "nubo.toml"
+    path.write_bytes(b'hostname = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path, environ={})
+    assert str(caught.value) == f"config file {path}: not UTF-8 text"
+
+    path.write_text("this is not toml\n")
+    with pytest.raises(ConfigError) as caught:
+        load(path, environ={})
+    assert str(caught.value).startswith(f"config file {path}: not valid TOML: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_config_file_stops_the_command_with_one_line(tmp_path: Path) -> None:
+    from tests.serve import cheap_env
+
+    path = tmp_path / "nubo.toml"
+    path.write_bytes(b"\xff\xfe garbage")
+
+    result = run_nubo("--config", str(path), "config", "show", env=cheap_env(tmp_path))
+
+    assert result.returncode == 2
+    assert result.stderr == f"nubo: config file {path}: not UTF-8 text\n"

@@ -13,14 +13,26 @@ setting and what was wrong; ``nubo`` prints it and stops.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "NUBO_"
+
+# Every int setting must fit a BIGINT column and a C int64.
+MAX_INT = 2**63 - 1
+
+# Longest wait any seconds setting may name (about 31 years): larger values
+# overflow asyncio's timers and datetime arithmetic.
+MAX_SECONDS = 10**9
+
+MIB = 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -56,6 +68,30 @@ def _not_negative(value: int | float) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
+def _between(low: int, high: int, unit: str = "") -> Callable[[Any], str | None]:
+    """A check that the value lies in [low, high]; ``unit`` is said after both."""
+
+    def check(value: int | float) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"must be between {low}{unit} and {high}{unit}"
+
+    return check
+
+
+def _seconds(value: float) -> str | None:
+    """A positive number of seconds that timers and datetimes can hold."""
+    return _positive(value) or _at_most_seconds(value)
+
+
+def _seconds_or_zero(value: float) -> str | None:
+    return _not_negative(value) or _at_most_seconds(value)
+
+
+def _at_most_seconds(value: float) -> str | None:
+    return None if value <= MAX_SECONDS else f"must be at most {MAX_SECONDS} seconds"
+
+
 def _bind(value: str) -> str | None:
     try:
         ipaddress.ip_address(value)
@@ -76,11 +112,103 @@ def _database_url(value: str) -> str | None:
 
 
 def _blob_url(value: str) -> str | None:
-    if value.startswith("s3://") and len(value) <= len("s3://"):
+    if value.startswith("s3://") and not value[len("s3://") :].split("/", 1)[0]:
         return "must name a bucket: s3://bucket or s3://bucket/prefix"
     if "://" in value and not value.startswith(("s3://", "file://")):
         return "must be a folder path or s3://bucket/prefix"
     return None
+
+
+def _s3_endpoint(value: str) -> str | None:
+    if not value:
+        return None
+    problem = "must be an http:// or https:// URL, such as http://127.0.0.1:8333"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return problem
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return problem
+    return None
+
+
+# A host name (LDH labels, RFC 1123 §2.1) or an IP address.
+_HOSTNAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _host_problem(host: str) -> str | None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host.lower()) or len(host) > 253:
+            return f"{host[:40]!r} is not a host name or IP address"
+    return None
+
+
+# The parsers live with their users in nubo.mail, which imports this module;
+# importing them when a check runs (this module is loaded by then) avoids the
+# import cycle.
+
+
+def _dns_servers(value: str) -> str | None:
+    from nubo.mail.dns import parse_servers
+
+    try:
+        parse_servers(value)
+    except ValueError:
+        return "must be IP addresses, each ip or ip:port, separated by commas"
+    return None
+
+
+def _mx_override(value: str) -> str | None:
+    from nubo.mail.dns import parse_mx_override
+
+    usage = "must be domain=host:port pairs separated by commas"
+    try:
+        table = parse_mx_override(value, 25)
+    except ValueError:
+        return usage
+    for host, _port in table.values():
+        problem = _host_problem(host)
+        if problem:
+            return f"{usage}: {problem}"
+    return None
+
+
+def _relay_host(value: str) -> str | None:
+    from nubo.mail.dns import parse_host_port
+
+    if not value:
+        return None
+    usage = "must be host or host:port"
+    try:
+        host, _port = parse_host_port(value, 25)
+    except ValueError:
+        return usage
+    problem = _host_problem(host)
+    return f"{usage}: {problem}" if problem else None
+
+
+def _dkim_selector(value: str) -> str | None:
+    from nubo.mail.dkim import check_selector
+
+    try:
+        check_selector(value)
+    except ValueError:
+        return "must be DNS labels separated by dots, such as nubo or mail.2025"
+    return None
+
+
+# The shortest password a member may choose (nubo.accounts.passwords says so
+# too; that module is not imported here, as it needs argon2).
+MIN_PASSWORD_CHARS = 8
+
+
+def _admin_password(value: str) -> str | None:
+    if value and len(value) < MIN_PASSWORD_CHARS:
+        return f"must be at least {MIN_PASSWORD_CHARS} characters, or empty"
+    return None  # the other rules are check_password's, applied at first start
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -102,7 +230,13 @@ SETTINGS: tuple[Setting, ...] = (
         "data folder, a folder path, or s3://bucket/prefix.",
         check=_blob_url,
     ),
-    Setting("s3_endpoint", str, "", "S3 endpoint URL, for stores other than AWS."),
+    Setting(
+        "s3_endpoint",
+        str,
+        "",
+        "S3 endpoint URL, for stores other than AWS.",
+        check=_s3_endpoint,
+    ),
     Setting("s3_region", str, "us-east-1", "S3 region."),
     Setting(
         "s3_access_key_id",
@@ -122,8 +256,9 @@ SETTINGS: tuple[Setting, ...] = (
         "s3_part_size",
         int,
         8 * 1024 * 1024,
-        "Bytes per part of an S3 multipart upload; bounds memory per upload.",
-        check=_positive,
+        "Bytes per part of an S3 multipart upload; bounds memory per upload. "
+        "S3 takes parts from 5 MiB to 5 GiB.",
+        check=_between(5 * MIB, 5 * 1024 * MIB),
     ),
     Setting("hostname", str, "localhost", "Name this server answers as."),
     Setting("bind", str, "127.0.0.1", "Address every listener binds.", check=_bind),
@@ -155,7 +290,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         14,
         "Days a log file in the data folder's logs/ is kept.",
-        check=_positive,
+        check=_between(1, 36500),
     ),
     Setting(
         "default_domain",
@@ -175,6 +310,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Password of the first administrator; empty generates one, printed once.",
         secret=True,
+        check=_admin_password,
     ),
     Setting(
         "default_quota",
@@ -188,14 +324,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         3,
         "Argon2id passes per password hash.",
-        check=_positive,
+        check=_between(1, 100),
     ),
     Setting(
         "password_memory_kib",
         int,
         65536,
-        "Argon2id memory per password hash, in KiB.",
-        check=lambda v: None if v >= 8 else "must be at least 8",
+        "Argon2id memory per password hash, in KiB (at most 4 GiB).",
+        check=_between(8, 4 * 1024 * 1024, " KiB"),
     ),
     Setting(
         "lockout_threshold",
@@ -209,14 +345,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         900,
         "Longest an account or client network is refused after failures.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "shutdown_grace",
         float,
         10.0,
         "Seconds work in flight may take to finish after SIGTERM.",
-        check=_not_negative,
+        check=_seconds_or_zero,
     ),
     Setting(
         "blob_gc_grace",
@@ -224,7 +360,7 @@ SETTINGS: tuple[Setting, ...] = (
         3600,
         "Seconds unreferenced bytes are kept before collection; covers writes "
         "in flight.",
-        check=_not_negative,
+        check=_seconds_or_zero,
     ),
     # -- mail transport (SMTP in, submission, the outbound queue) ----------
     Setting(
@@ -246,14 +382,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         300.0,
         "Seconds an SMTP client may stay silent before it is disconnected.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "smtp_session_timeout",
         float,
         1800.0,
         "Longest an SMTP session may last, in seconds.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "smtp_verify",
@@ -267,19 +403,21 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Resolvers for mail lookups as ip or ip:port, comma-separated; empty "
         "uses the system's (/etc/resolv.conf).",
+        check=_dns_servers,
     ),
     Setting(
         "dns_timeout",
         float,
         10.0,
         "Seconds a DNS lookup may take before it counts as a temporary failure.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "dkim_selector",
         str,
         "nubo",
         "DKIM selector of the keys made for new domains.",
+        check=_dkim_selector,
     ),
     Setting(
         "submission_rate_limit",
@@ -294,6 +432,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Send all outgoing mail through this smarthost (host or host:port) "
         "instead of looking up MX records.",
+        check=_relay_host,
     ),
     Setting("relay_username", str, "", "User name for AUTH at the relay host."),
     Setting(
@@ -309,6 +448,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Static MX answers, as domain=host:port pairs, comma-separated ('*' "
         "matches any domain); for tests and private networks.",
+        check=_mx_override,
     ),
     Setting(
         "outbound_port",
@@ -322,42 +462,42 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         5 * 86400.0,
         "Seconds a message keeps being retried before it bounces.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "queue_delay_notice_after",
         float,
         4 * 3600.0,
         "Seconds after which the sender is told a message is delayed.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "queue_first_retry",
         float,
         60.0,
         "Seconds before the first retry; each next wait doubles.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "queue_max_retry",
         float,
         3600.0,
         "Longest wait between two retries, in seconds.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "queue_poll_interval",
         float,
         5.0,
         "Seconds between two looks at the queue when nothing woke it.",
-        check=_positive,
+        check=_seconds,
     ),
     Setting(
         "queue_concurrency",
         int,
         8,
         "Deliveries one process runs at once.",
-        check=_positive,
+        check=_between(1, 10000),
     ),
 )
 
@@ -421,49 +561,104 @@ class Config:
         for setting in SETTINGS:
             value = self.values[setting.name]
             text = str(value)
-            if setting.secret and value:
-                text = _mask(setting.name, text)
+            if value:
+                text = _masked(setting, text)
             yield setting.name, text, self.sources.get(setting.name, "default")
 
 
-def _mask(name: str, text: str) -> str:
-    if name == "database_url" and "@" in text and "://" in text:
-        scheme, rest = text.split("://", 1)
+MASK = "********"
+
+# Query parameters that carry a secret: password=, sslpassword=, token=, …
+_SECRET_PARAMETER = re.compile(
+    r"([?&;][^=&;#]*(?:password|passwd|pwd|secret|token)[^=&;#]*=)[^&;#]*",
+    re.IGNORECASE,
+)
+
+
+def _masked(setting: Setting, text: str) -> str:
+    """The value as it may be shown: passwords in URLs and secrets masked."""
+    if "://" in text:
+        return mask_url(text)
+    return MASK if setting.secret else text
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of its userinfo and of its query masked.
+
+    Any scheme: ``postgresql://u:pw@h/db``, ``s3://key:secret@bucket/p``.
+    """
+    scheme, rest = text.split("://", 1)
+    if "@" in rest:
+        # The last "@" ends the userinfo: a password may hold "@" or "/".
         userinfo, host = rest.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:********@{host}" if ":" in userinfo else text
-    return "********"
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":" + MASK
+        rest = f"{userinfo}@{host}"
+    return _SECRET_PARAMETER.sub(lambda m: m.group(1) + MASK, f"{scheme}://{rest}")
+
+
+def _shown_value(setting: Setting, raw: Any) -> str:
+    """The value for an error message: a secret's is never echoed."""
+    text = str(raw)
+    if "://" in text:
+        return repr(mask_url(text)[:200])
+    if setting.secret:
+        return "the value"
+    return repr(raw)[:200]
+
+
+# Only ASCII digits: int() and float() would take "５", "1_0", "nan", "inf".
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _convert(setting: Setting, raw: Any) -> Any:
     """Turn a raw value (TOML value or environment string) into the setting's type."""
     kind = setting.kind
     try:
-        if kind is bool:
-            value: Any = _to_bool(raw)
-        elif kind is int:
-            if isinstance(raw, bool) or (
-                isinstance(raw, float) and not raw.is_integer()
-            ):
-                raise ValueError
-            value = int(raw)
-        elif kind is float:
-            if isinstance(raw, bool):
-                raise ValueError
-            value = float(raw)
-        else:
-            if not isinstance(raw, str):
-                raise ValueError
-            value = raw
-    except (TypeError, ValueError):
+        value = _typed(kind, raw)
+    except (TypeError, ValueError, OverflowError):
+        shown = _shown_value(setting, raw)
         raise ConfigError(
-            f"setting {setting.name}: {raw!r} is not a valid {kind.__name__}"
+            f"setting {setting.name}: {shown} is not a valid {kind.__name__}"
         ) from None
 
-    problem = setting.check(value) if setting.check else None
+    problem = _range_problem(value) or (setting.check(value) if setting.check else None)
     if problem:
-        raise ConfigError(f"setting {setting.name}: {value!r} {problem}")
+        shown = _shown_value(setting, value)
+        raise ConfigError(f"setting {setting.name}: {shown} {problem}")
     return value
+
+
+def _typed(kind: type, raw: Any) -> Any:
+    if kind is bool:
+        return _to_bool(raw)
+    if kind is str:
+        if not isinstance(raw, str):
+            raise ValueError
+        return raw
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, str):
+        pattern = _INT if kind is int else _FLOAT
+        if not pattern.fullmatch(raw.strip()):
+            raise ValueError
+    if kind is int:
+        if isinstance(raw, float) and not raw.is_integer():
+            raise ValueError
+        return int(raw)
+    if not isinstance(raw, (int, float, str)):
+        raise ValueError
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError
+    return value
+
+
+def _range_problem(value: Any) -> str | None:
+    """What any int or float setting must respect, whatever its own check."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    return f"must be at most {MAX_INT}" if is_int and abs(value) > MAX_INT else None
 
 
 def _to_bool(raw: Any) -> bool:
@@ -514,8 +709,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"config file {path}: not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
 
