@@ -4,6 +4,7 @@ landed in an Inbox or stayed in the queue tables."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from email import message_from_bytes
 from email.message import Message
@@ -67,6 +68,20 @@ def message(
         f"Message-ID: <{n}.{uuid.uuid4().hex}@example.org>\r\n\r\n"
         f"Hello {n}.\r\n"
     ).encode()
+
+
+# The trace fields the queue's local delivery puts on top (RFC 5321 §4.4).
+_LOCAL_TRACE = re.compile(
+    rb"\AReturn-Path: <[^>\r\n]*>\r\n"
+    rb"Received: from queue\r\n\tby [^\r\n]+ id q[0-9]+;\r\n\t[^\r\n]+\r\n"
+)
+
+
+def untraced(stored: bytes) -> bytes:
+    """A locally delivered copy without its Return-Path and Received."""
+    found = _LOCAL_TRACE.match(stored)
+    assert found is not None, stored[:200]
+    return stored[found.end() :]
 
 
 async def inbox(rig: MailRig, user_id: int) -> list[bytes]:

@@ -8,6 +8,7 @@ sleeping. Every remote domain reaches the scripted MX through mx_override.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from email import message_from_bytes
 
 import pytest
@@ -22,6 +23,7 @@ from tests.mail.queue_rig import (
     queue_rows,
     refcount,
     report_parts,
+    untraced,
 )
 from tests.mail.scripted_mx import HANGUP, scripted_mx, self_signed
 
@@ -106,6 +108,8 @@ async def test_550_bounces_into_the_local_senders_inbox(mail: MailRig) -> None:
 
     assert [d.rcpt_tos for d in mx.delivered] == [("eve@remote.test",)]
     [report] = await inbox(mail, ann)
+    # A report's envelope sender is null (RFC 3464 §2), and so its path.
+    assert report.startswith(b"Return-Path: <>\r\nReceived: from queue\r\n")
     parsed, recipients, returned = report_parts(report)
     assert parsed["From"] == "Mail Delivery System <MAILER-DAEMON@mail.example.org>"
     assert parsed["To"] == "<ann@example.org>"
@@ -168,13 +172,30 @@ async def test_unknown_local_recipient_bounces_and_local_ones_get_it(
     )
     assert await outbound.run_once() == 3
 
-    assert await inbox(mail, bob) == [raw]
+    assert [untraced(x) for x in await inbox(mail, bob)] == [raw]
     [report] = await inbox(mail, ann)
     _parsed, recipients, _header = report_parts(report)
     assert recipients[0]["Final-Recipient"] == "rfc822; nobody@example.org"
     assert recipients[0]["Status"] == "5.1.1"
     assert "Remote-MTA" not in recipients[0]
     assert await queue_rows(mail) == (0, 0)
+
+
+async def test_local_copy_gets_return_path_and_received(mail: MailRig) -> None:
+    bob = await mail.user("bob")
+    clock = ManualClock(datetime(2026, 3, 2, 9, 30, 5, tzinfo=UTC))
+    outbound = make_outbound(mail, clock=clock)
+    raw = message(2, to="bob@example.org")
+    queue_id = await outbound.enqueue("ann@example.org", ["bob@example.org"], raw)
+    assert await outbound.run_once() == 1
+
+    # RFC 5321 §4.4: final delivery records the envelope sender and the hop.
+    assert await inbox(mail, bob) == [
+        b"Return-Path: <ann@example.org>\r\n"
+        b"Received: from queue\r\n"
+        b"\tby mail.example.org id q%d;\r\n"
+        b"\tMon, 02 Mar 2026 09:30:05 +0000\r\n" % queue_id + raw
+    ]
 
 
 async def test_alias_reaching_one_user_twice_delivers_once(mail: MailRig) -> None:
@@ -186,7 +207,7 @@ async def test_alias_reaching_one_user_twice_delivers_once(mail: MailRig) -> Non
         "x@elsewhere.test", ["team@example.org", "bob+news@example.org"], raw
     )
     assert await outbound.run_once() == 2
-    assert await inbox(mail, bob) == [raw]
+    assert [untraced(x) for x in await inbox(mail, bob)] == [raw]
 
 
 async def test_alias_with_one_user_over_quota_queues_that_user_alone(
@@ -203,7 +224,7 @@ async def test_alias_with_one_user_over_quota_queues_that_user_alone(
     await outbound.enqueue("ann@example.org", ["team@example.org"], raw)
     await outbound.run_once()
 
-    assert await inbox(mail, bob) == [raw]
+    assert [untraced(x) for x in await inbox(mail, bob)] == [raw]
     assert await inbox(mail, full) == []
     # Over quota is permanent (552 5.2.2): the user's own row bounced.
     [report] = await inbox(mail, ann)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from nubo.store.schema import queue_recipients
+from nubo.store.schema import queue_messages, queue_recipients
 from tests.mail.dnsserver import serve_dns
 from tests.mail.mailstore_rig import MailRig
 from tests.mail.queue_rig import inbox
@@ -457,11 +457,16 @@ async def test_one_full_user_of_an_alias_is_queued_not_dropped(mx: SmtpRig) -> N
     assert (await raw.command(big + b".")).startswith("250 2.0.0")
     await raw.close()
 
-    assert len(await inbox(mx.mail, mx.users["bob@example.org"])) == 1
+    [stored] = await inbox(mx.mail, mx.users["bob@example.org"])
     assert await ann_inbox(mx) == []
     async with mx.mail.db.read() as conn:
         queued = (await conn.execute(select(queue_recipients.c.recipient))).all()
+        [blob_id] = (await conn.execute(select(queue_messages.c.blob_id))).scalars()
     assert [row.recipient for row in queued] == ["ann@example.org"]
+    # The queue adds Return-Path when it delivers ann's copy: queued without.
+    queued_bytes = await mx.mail.blobs.read_bytes(blob_id)
+    assert queued_bytes.startswith(b"Received: from ")
+    assert stored == b"Return-Path: <dana@example.net>\r\n" + queued_bytes
 
 
 # -- verification and logs ----------------------------------------------------

@@ -11,7 +11,12 @@ import pytest
 from nubo.mail.smtp.data import MAX_LINE, DataCollector
 from nubo.mail.smtp.headers import missing_fields, read_header
 from nubo.mail.smtp.replies import Refusal, hook, with_status
-from nubo.mail.smtp.trace import address_literal, received, with_protocol
+from nubo.mail.trace import (
+    address_literal,
+    received,
+    return_path,
+    with_protocol,
+)
 
 # The client stream of ../shared/realworld/MAIL-01 after 354, byte for byte.
 MAIL01 = Path(__file__).parent / "mail01_smtp_smuggling_data.bin"
@@ -154,6 +159,18 @@ def test_received_names_helo_address_protocol_and_id() -> None:
         b"\tby mx.example.org with ESMTPS id abc;\r\n"
         b"\tMon, 02 Mar 2026 10:00:00 +0000\r\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("sender", "field"),
+    [
+        ("ann@example.org", b"Return-Path: <ann@example.org>\r\n"),
+        ("<>", b"Return-Path: <>\r\n"),
+        ("", b"Return-Path: <>\r\n"),
+    ],
+)
+def test_return_path_holds_the_envelope_sender(sender: str, field: bytes) -> None:
+    assert return_path(sender) == field
 
 
 def test_received_cannot_be_bent_by_the_helo_name() -> None:

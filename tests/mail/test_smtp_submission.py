@@ -17,7 +17,7 @@ import pytest
 from nubo.accounts import ManualClock
 from nubo.mail import dkim
 from tests.mail.mailstore_rig import MailRig
-from tests.mail.queue_rig import inbox
+from tests.mail.queue_rig import inbox, untraced
 from tests.mail.scripted_mx import scripted_mx
 from tests.mail.smtp_rig import PASSWORD, Raw, SmtpRig, in_thread, smtp_rig, submit
 
@@ -252,7 +252,10 @@ async def test_local_mail_reaches_the_inbox_signed_with_a_sent_copy(
         [received] = await mailbox(rig, BOB)
         [sent] = await mailbox(rig, ANN, "Sent")
 
-        assert received.endswith(sent)
+        # Bob's copy has the trace of its final delivery (RFC 5321 §4.4);
+        # ann's Sent copy stays as submitted.
+        assert untraced(received) == sent
+        assert received.startswith(b"Return-Path: <ann@example.org>\r\n")
         assert sent.endswith(message)
         assert sent.startswith(b"DKIM-Signature: ")
         assert b" with ESMTPSA id " in sent

@@ -11,18 +11,25 @@ others (one is over quota): it then counts as sent, and each failed user's
 own address is queued again on its own (``Local.split``), so that a retry
 never delivers twice to those who have it; like other servers' "expanded
 from" bounces, a DSN then names the user's address.
+
+Each copy gets the trace fields of final delivery on top of the queued
+bytes (RFC 5321 §4.4): ``Return-Path`` with the envelope sender and a
+``Received`` line for this hop (``nubo.mail.trace``). The queued bytes, and
+so the sender's Sent copy and what a remote host gets, stay as they were.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from nubo.accounts.models import User
 from nubo.mail.mailstore.errors import MailstoreError, QuotaExceeded, UnknownUser
 from nubo.mail.queue.model import Leased
 from nubo.mail.queue.reply import Reply, clean
+from nubo.mail.trace import received, return_path
 
 
 class MailDelivery(Protocol):
@@ -56,8 +63,12 @@ async def deliver_local(
     directory: Directory,
     rows: Sequence[Leased],
     raw: bytes,
+    *,
+    hostname: str,
+    now: datetime,
 ) -> LocalOutcome:
-    """Deliver one message to its local recipient ``rows``."""
+    """Deliver one message to its local recipient ``rows``, all of one
+    queued message; ``hostname`` and ``now`` go into ``Received``."""
     outcome = LocalOutcome()
     reach: dict[int, list[User]] = {}
     for row in rows:
@@ -70,7 +81,9 @@ async def deliver_local(
     user_ids = sorted({user.id for users in reach.values() for user in users})
     results: Mapping[int, object] = {}
     if user_ids:
-        results = await mailstore.deliver(user_ids, raw)
+        results = await mailstore.deliver(
+            user_ids, _traced(rows[0], raw, hostname, now)
+        )
 
     for row_id, users in reach.items():
         replies = [(user, _reply(results.get(user.id))) for user in users]
@@ -91,6 +104,19 @@ async def deliver_local(
         else:
             outcome.replies[row_id] = failed[0][1]
     return outcome
+
+
+def _traced(row: Leased, raw: bytes, hostname: str, now: datetime) -> bytes:
+    """``raw`` with Return-Path and this hop's Received on top."""
+    hop = received(
+        helo="queue",
+        client_ip=None,
+        hostname=hostname,
+        protocol=None,
+        token=f"q{row.message_id}",
+        when=now,
+    )
+    return return_path(row.sender) + hop + raw
 
 
 def _reply(result: object) -> Reply:

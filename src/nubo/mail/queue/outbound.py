@@ -369,7 +369,14 @@ class Outbound:
         if failure is not None:
             return dict.fromkeys((row.id for row in rows), failure), {}
         if local:
-            outcome = await deliver_local(self.mailstore, self.accounts, rows, raw)
+            outcome = await deliver_local(
+                self.mailstore,
+                self.accounts,
+                rows,
+                raw,
+                hostname=self.config.hostname,
+                now=self.clock.now(),
+            )
             return outcome.replies, outcome.split
 
         assert destination is not None

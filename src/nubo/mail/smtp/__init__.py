@@ -14,7 +14,8 @@ are the services' (accounts, mailstore, queue, DKIM).
 - ``submission``: ``SubmissionHandler``, AUTH, sender checks, rate limit,
   DKIM, the Sent copy and the queue (RFC 6409).
 - ``handler``: what both handlers share, and ``Services``.
-- ``headers``, ``trace``, ``replies``: header facts, Received, replies.
+- ``headers``, ``replies``: header facts, replies (the trace fields,
+  Return-Path and Received, are ``nubo.mail.trace``, shared with the queue).
 
 What is implemented and what is partial: ``docs/smtp.md``.
 """

@@ -20,7 +20,7 @@ from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue.outbound import Outbound
 from nubo.mail.smtp.protocol import SmtpProtocol, Transaction
 from nubo.mail.smtp.replies import Refusal, reply
-from nubo.mail.smtp.trace import message_token
+from nubo.mail.trace import message_token
 from nubo.store.database import Database
 
 log = logging.getLogger(__name__)

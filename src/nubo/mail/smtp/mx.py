@@ -52,7 +52,7 @@ from nubo.mail.smtp.handler import (
 )
 from nubo.mail.smtp.protocol import SmtpProtocol, Transaction
 from nubo.mail.smtp.replies import Refusal, hook, reply
-from nubo.mail.smtp.trace import received, with_protocol
+from nubo.mail.trace import received, return_path, with_protocol
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ class MxHandler(Handler):
     ) -> str:
         tx = transaction(envelope)
         raw = tx.original_content or b""
-        message = await self._trace(server, session, tx, raw) + raw
+        traced = await self._trace(server, session, tx, raw) + raw
+        message = return_path(tx.mail_from or "") + traced
 
         results = await self.services.mailstore.deliver(list(tx.users), message)
         failed = {
@@ -124,7 +125,8 @@ class MxHandler(Handler):
             self._log(server, tx, raw, "refused")
             raise _all_failed(list(failed.values()))
         if failed:
-            await self._queue_failed(tx, failed, message)
+            # The queue adds its own Return-Path when it delivers them.
+            await self._queue_failed(tx, failed, traced)
 
         server.messages += 1
         self._log(server, tx, raw, "delivered" if not failed else "partly-queued")
@@ -133,14 +135,14 @@ class MxHandler(Handler):
     async def _trace(
         self, server: SmtpProtocol, session: Session, tx: Transaction, raw: bytes
     ) -> bytes:
-        """Return-Path, Received and Authentication-Results, in that order."""
+        """Received and Authentication-Results, in that order (Return-Path
+        goes on top at final delivery)."""
         helo = session.host_name or ""
         sender = "" if tx.mail_from == "<>" else (tx.mail_from or "")
-        fields = f"Return-Path: <{sender}>\r\n".encode("utf-8", "surrogateescape")
         protocol = with_protocol(
             esmtp=session.extended_smtp, tls=server.tls, auth=False, utf8=tx.smtp_utf8
         )
-        fields += received(
+        fields = received(
             helo=helo,
             client_ip=server.client_ip,
             hostname=self.config.hostname,

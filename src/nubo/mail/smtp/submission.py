@@ -48,7 +48,7 @@ from nubo.mail.smtp.handler import (
 from nubo.mail.smtp.headers import HeaderFacts, missing_fields, read_header
 from nubo.mail.smtp.protocol import SmtpProtocol, Transaction
 from nubo.mail.smtp.replies import Refusal, hook, reply
-from nubo.mail.smtp.trace import received, with_protocol
+from nubo.mail.trace import received, with_protocol
 from nubo.store.ratelimit import RateLimits
 
 log = logging.getLogger(__name__)

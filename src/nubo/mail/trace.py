@@ -1,6 +1,15 @@
-"""The trace header each SMTP server prepends: ``Received`` (RFC 5321 §4.4).
+"""The trace fields of RFC 5321 §4.4: ``Return-Path`` and ``Received``.
 
-Its parts: ``from`` the name the client gave in EHLO or HELO and its address
+Shared by the SMTP listeners (``nubo.mail.smtp``) and the outbound queue's
+local delivery (``nubo.mail.queue.local``); pure functions, no I/O.
+
+``Return-Path`` is added once, by the server that does the final delivery:
+the MX for what it stores at once, the queue for what goes into a local
+mailbox later (a submitted message to a member of this server, a retry
+the MX handed over, a DSN). It holds the envelope sender, ``<>`` for none.
+
+``Received``, which each server (and each hop within it) prepends, has
+these parts: ``from`` the name the client gave in EHLO or HELO and its address
 in brackets (no reverse DNS: a lookup per connection costs time and says
 little); ``by`` this server's name; ``with`` the protocol in RFC 3848's words
 (ESMTP, plus S for TLS and A for AUTH; UTF8SMTP for SMTPUTF8, RFC 6531
@@ -9,6 +18,10 @@ Submission names the listener instead of the client's EHLO name and omits
 its address: where a member sends from is none of the recipients' business,
 and mail clients often say their own address in EHLO (RFC 5321 §4.4 asks
 for both with SHOULD, not MUST).
+
+The queue's local delivery is a hop of its own: ``from queue`` (the
+component that hands the message over), no ``with`` (no protocol carried
+it), and the queue id as ``id``.
 
 Also here: ``message_token``, the id, and ``address_literal``.
 """
@@ -47,6 +60,12 @@ def address_literal(ip: str) -> str:
     return f"[{parsed}]"
 
 
+def return_path(sender: str) -> bytes:
+    """``Return-Path: <sender>`` ending in CRLF; ``<>`` for the null sender."""
+    path = "" if sender == "<>" else sender
+    return f"Return-Path: <{path}>\r\n".encode("utf-8", "surrogateescape")
+
+
 def with_protocol(*, esmtp: bool, tls: bool, auth: bool, utf8: bool) -> str:
     """RFC 3848 §2 (and RFC 6531 §3.7.3 for UTF8): SMTP, ESMTPS, ESMTPSA..."""
     if not esmtp:
@@ -60,17 +79,17 @@ def received(
     helo: str,
     client_ip: str | None,
     hostname: str,
-    protocol: str,
+    protocol: str | None,
     token: str,
     when: datetime | None = None,
 ) -> bytes:
-    """The ``Received`` field, folded, ending in CRLF."""
+    """The ``Received`` field, folded, ending in CRLF; ``protocol`` None
+    leaves out the ``with`` clause (optional in RFC 5321 §4.4's Opt-info)."""
     name = _UNSAFE.sub("?", helo[:MAX_HELO]) or "unknown"
     source = name if client_ip is None else f"{name} ({address_literal(client_ip)})"
     date = format_datetime(when or datetime.now(UTC))
+    via = "" if protocol is None else f" with {protocol}"
     field = (
-        f"Received: from {source}\r\n"
-        f"\tby {hostname} with {protocol} id {token};\r\n"
-        f"\t{date}\r\n"
+        f"Received: from {source}\r\n\tby {hostname}{via} id {token};\r\n\t{date}\r\n"
     )
     return field.encode("ascii", "replace")
