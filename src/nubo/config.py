@@ -212,7 +212,13 @@ def _admin_password(value: str) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data", str, "./nubo-data", "Data folder: SQLite database, blobs, keys."),
+    Setting(
+        "data",
+        str,
+        "./nubo-data",
+        "Data folder: SQLite database, blobs, keys.",
+        check=lambda value: None if value.strip() else "must not be empty",
+    ),
     Setting(
         "database_url",
         str,

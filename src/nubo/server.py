@@ -1,10 +1,13 @@
 """``nubo serve``: every listener in one asyncio loop, started and stopped
 cleanly.
 
-Start: open the store (migrating it), create the first administrator on an
-empty store, bind every listener (so a taken port stops the start before
-anything is served), then serve. Each listener's actual address is printed on
-its own line, ``listening NAME HOST:PORT``, named as its port setting is; a
+Start: check the settings, bind every listener, open the store (migrating
+it) and load the TLS certificate, so that a taken port, an unreachable store
+or a bad certificate stops the start; only then create the first
+administrator on an empty store, and serve. The administrator comes last so
+that a start that fails never prints a one-time password whose account the
+next start won't show again. Each listener's actual address is printed on its
+own line, ``listening NAME HOST:PORT``, named as its port setting is; a
 port set to 0 lets the system choose.
 
 Stop, on SIGTERM or SIGINT: stop accepting, let work in flight finish within
@@ -19,6 +22,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Generator
@@ -29,7 +33,9 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
-from nubo.accounts.bootstrap import bootstrap
+from nubo.accounts.addresses import display_domain
+from nubo.accounts.bootstrap import bootstrap, first_admin
+from nubo.accounts.errors import InvalidPassword
 from nubo.accounts.service import Accounts
 from nubo.config import Config, ConfigError
 from nubo.mail.dns import Resolver
@@ -146,6 +152,42 @@ def _format(address: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+# Each listener and the setting that holds its port.
+LISTENER_PORTS = (
+    ("http", "http_port"),
+    ("https", "https_port"),
+    ("smtp", "smtp_port"),
+    ("submission", "submission_port"),
+    ("submissions", "submissions_port"),
+)
+
+
+def check_ports(config: Config) -> None:
+    """Two listeners set to one port (other than 0) is a setting error."""
+    seen: dict[int, str] = {}
+    for _name, setting in LISTENER_PORTS:
+        port = int(config.values[setting])
+        if port and port in seen:
+            raise ConfigError(
+                f"settings {seen[port]} and {setting}: both are {port}; "
+                "each listener needs its own port"
+            )
+        seen.setdefault(port, setting)
+
+
+def bind_sockets(config: Config) -> dict[str, socket.socket]:
+    """Every listener's socket, bound; all closed again if one cannot be."""
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name, setting in LISTENER_PORTS:
+            sockets[name] = bind_socket(name, config.bind, config.values[setting])
+    except ServeError:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    return sockets
+
+
 class Server:
     """The running nubo: its store and its listeners."""
 
@@ -154,14 +196,22 @@ class Server:
         self.runtime: Runtime | None = None
         self.listeners: list[Listener] = []
         self.outbound: Outbound | None = None
+        self._sockets: dict[str, socket.socket] = {}
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
         started = time.monotonic()
+        # Everything that can fail comes before the first administrator.
+        check_ports(self.config)
+        first_admin(self.config)
+        self._sockets = bind_sockets(self.config)
         self.runtime = await open_runtime(self.config)
+        tls_context = server_context(self.config)
+
         services = self._services(self.runtime)
+        self.listeners = self._make_listeners(self.runtime, services, tls_context)
+        self._sockets = {}  # the listeners own them now
         await self._bootstrap(services.accounts)
-        self.listeners = self._make_listeners(self.runtime, services)
         for listener in self.listeners:
             await listener.start()
             _say(f"listening {listener.name} {_format(listener.address)}")
@@ -185,34 +235,21 @@ class Server:
         )
         return Services(config, runtime.db, accounts, mailstore, resolver, outbound)
 
-    def _make_listeners(self, runtime: Runtime, services: Services) -> list[Listener]:
+    def _make_listeners(
+        self, runtime: Runtime, services: Services, tls_context: ssl.SSLContext
+    ) -> list[Listener]:
         config = self.config
         cert, key = certificate_files(config)
         app = build_app(runtime)
         grace = config.shutdown_grace
-        plan = [
-            ("http", config.http_port),
-            ("https", config.https_port),
-            ("smtp", config.smtp_port),
-            ("submission", config.submission_port),
-            ("submissions", config.submissions_port),
-        ]
-
-        sockets: dict[str, socket.socket] = {}
-        try:
-            for name, port in plan:
-                sockets[name] = bind_socket(name, config.bind, port)
-        except ServeError:
-            for sock in sockets.values():
-                sock.close()
-            raise
+        sockets = self._sockets
 
         tls_files = (str(cert), str(key))
         listeners: list[Listener] = [
             HttpListener("http", app, sockets["http"], grace),
             HttpListener("https", app, sockets["https"], grace, tls_files),
         ]
-        listeners += smtp_listeners(config, services, sockets, server_context(config))
+        listeners += smtp_listeners(config, services, sockets, tls_context)
         return listeners
 
     async def _bootstrap(self, accounts: Accounts) -> None:
@@ -220,6 +257,8 @@ class Server:
         if created is None:
             return
         address, password = created
+        local, _, domain = address.rpartition("@")
+        address = f"{local}@{display_domain(domain)}"  # as the operator wrote it
         if password is None:
             _say(f"administrator {address} created with the configured password")
         else:
@@ -241,6 +280,8 @@ class Server:
         grace = self.config.shutdown_grace
         log.info("stopping grace=%.1fs", grace)
         await asyncio.gather(*(listener.stop(grace) for listener in self.listeners))
+        for sock in self._sockets.values():
+            sock.close()  # bound, but the start failed before a listener took it
         # After the listeners: a submission finishing within the grace may
         # still queue a message; the workers then finish within theirs.
         if self.outbound is not None:
@@ -265,6 +306,10 @@ async def serve(config: Config) -> int:
         await server.start()
     except (ServeError, ConfigError) as exc:
         print(f"nubo: {exc}", file=sys.stderr)
+        await server.stop()
+        return 1
+    except InvalidPassword as exc:
+        print(f"nubo: setting admin_password: {exc}", file=sys.stderr)
         await server.stop()
         return 1
     except (SQLAlchemyError, OSError) as exc:

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from nubo.accounts.addresses import display_domain, normalize_domain
+from nubo.accounts.errors import InvalidDomain
 from nubo.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,22 +46,50 @@ def certificate_files(config: Config) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     if not _needs_new(cert, key):
         return cert, key
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_self_signed(config.hostname, cert, key)
-    log.info("self-signed certificate made for=%s", config.hostname)
+    try:
+        # A certificate names an international domain in its A-label form.
+        hostname = normalize_domain(config.hostname)
+    except InvalidDomain as exc:
+        raise ConfigError(f"setting hostname: {exc}") from None
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_self_signed(hostname, cert, key)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"setting data: cannot write {folder}: {reason}") from None
+    log.info("self-signed certificate made for=%s", display_domain(hostname))
     return cert, key
 
 
 def server_context(config: Config) -> ssl.SSLContext:
-    """An SSLContext for listeners: TLS 1.2 or newer, the served certificate."""
+    """An SSLContext for listeners: TLS 1.2 or newer, the served certificate.
+
+    A file that is not PEM, or a key that does not match the certificate, is a
+    ConfigError naming the setting to fix.
+    """
     cert, key = certificate_files(config)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert, key)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"setting tls_cert: cannot load {cert}: {exc}") from None
+    except ssl.SSLError as exc:
+        raise ConfigError(_load_problem(exc, cert, key)) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"setting tls_cert: cannot read {cert}: {reason}") from None
     return context
+
+
+def _load_problem(exc: ssl.SSLError, cert: Path, key: Path) -> str:
+    """Which file is wrong, from OpenSSL's reason (``KEY_VALUES_MISMATCH``...)."""
+    reason = exc.reason or ""
+    if reason == "KEY_VALUES_MISMATCH":
+        return f"setting tls_key: {key} is not the key of the certificate {cert}"
+    try:
+        x509.load_pem_x509_certificate(cert.read_bytes())
+    except (ValueError, OSError):
+        return f"setting tls_cert: {cert} is not a PEM certificate"
+    return f"setting tls_key: {key} is not a PEM private key without a passphrase"
 
 
 def _needs_new(cert: Path, key: Path) -> bool:

@@ -12,19 +12,40 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from nubo import __version__
-from nubo.cli import accounts, db, mail, serve, settings
-from nubo.cli.common import CommandError
-from nubo.config import ConfigError, load
-from nubo.log import setup_logging
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but ``-5G`` or ``-bad-.org`` is a value, not an unknown option.
+
+    argparse takes any word starting with "-" for an option unless it looks
+    like a negative number, so ``nubo user quota ann@x -5G`` failed with
+    "the following arguments are required". No option of nubo is one dash and
+    several letters, so such a word is passed on as a value and refused with
+    the value's own message.
+    """
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if (
+            len(arg_string) > 2
+            and arg_string[0] == "-"
+            and arg_string[1] != "-"
+            and arg_string[:2] not in self._option_string_actions
+        ):
+            return None
+        return super()._parse_optional(arg_string)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from nubo.cli import accounts, db, mail, serve, settings
+
+    parser = _Parser(
         prog="nubo",
         description="Mail, files, calendars and a cooperative's books.",
     )
@@ -42,6 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``nubo`` command's exit status; Ctrl-C at any moment exits 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Also while the modules below load, before any loop or handler runs:
+        # this module imports nothing heavy so that the window is covered.
+        print("nubo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from nubo.cli.common import CommandError
+    from nubo.config import ConfigError, load
+    from nubo.log import setup_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -50,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nubo: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    setup_logging(config)
+    setup_logging(config, command=True)
     try:
         code: int = asyncio.run(args.handler(args, config))
     except CommandError as exc:
@@ -59,6 +95,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"nubo: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
     return code

@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from nubo.cli.common import CommandError, runtime
+from nubo.cli.common import CommandError, describe_collect, runtime
 from nubo.config import Config
-from nubo.store.database import Database, describe_error
+from nubo.runtime import blob_reason, open_database, prepare_data_folder
+from nubo.store.blobs import BlobStoreError
+from nubo.store.database import describe_error
 from nubo.store.migrate import upgrade
 
 
@@ -27,12 +29,13 @@ def register(commands: Any) -> None:
 
 
 async def _upgrade(_args: argparse.Namespace, config: Config) -> int:
-    config.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    db = Database(config.effective_database_url)
+    prepare_data_folder(config)
+    db = open_database(config)
     try:
         before, after = await upgrade(db)
     except (SQLAlchemyError, OSError) as exc:
-        raise CommandError(f"cannot upgrade the store: {describe_error(exc)}") from None
+        reason = describe_error(exc, db.url)
+        raise CommandError(f"cannot upgrade the store: {reason}") from None
     finally:
         await db.close()
 
@@ -45,6 +48,13 @@ async def _upgrade(_args: argparse.Namespace, config: Config) -> int:
 
 async def _gc(_args: argparse.Namespace, config: Config) -> int:
     async with runtime(config) as rt:
-        report = await rt.blobs.collect()
-    print(f"blobs collected: {report}")
+        try:
+            report = await rt.blobs.collect()
+        except BlobStoreError as exc:
+            where = f" at {config.s3_endpoint}" if config.s3_endpoint else ""
+            raise CommandError(
+                f"cannot collect blobs: {blob_reason(exc)} (is the blob store"
+                f"{where} reachable?)"
+            ) from None
+    print(describe_collect(report))
     return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nubo.cli.common import CommandError
 from nubo.config import Config
 from nubo.log import setup_logging
+from nubo.runtime import DataFolderBusy, lock_data_folder, prepare_data_folder
 from nubo.server import serve
 
 
@@ -18,5 +20,12 @@ def register(commands: Any) -> None:
 
 
 async def _serve(_args: argparse.Namespace, config: Config) -> int:
-    setup_logging(config, to_file=True)
-    return await serve(config)
+    # The data folder first: the log file lives in it, and a second server
+    # on the same SQLite store must stop before it writes anything there.
+    prepare_data_folder(config)
+    try:
+        with lock_data_folder(config):
+            setup_logging(config, to_file=True)
+            return await serve(config)
+    except DataFolderBusy as exc:
+        raise CommandError(str(exc)) from None

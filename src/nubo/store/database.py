@@ -11,13 +11,14 @@ for the writer.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine import Connection as SyncConnection
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -34,6 +35,14 @@ IMMEDIATE = "nubo_begin_immediate"
 
 class StoreError(Exception):
     """The metadata store could not be reached or answered with an error."""
+
+
+class StoreUnreachable(ConnectionError):
+    """The database server could not be reached; the text says where.
+
+    A ConnectionError, so callers that catch OSError around the store keep
+    catching it; ``describe_error`` gives its text as it is.
+    """
 
 
 class Database:
@@ -78,10 +87,27 @@ class Database:
         await self.engine.dispose()
 
 
+def _keep_parameters_out_of_logs() -> None:
+    """SQL parameters hold addresses and password hashes: never log them.
+
+    Even at ``log_level = debug`` the engine (which logs each statement and
+    its parameters at INFO and DEBUG) and aiosqlite (which logs each call,
+    parameters included, at DEBUG) speak at WARNING only.
+    """
+    for name in ("sqlalchemy.engine", "aiosqlite"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
+    _keep_parameters_out_of_logs()
     if not is_sqlite:
         return create_async_engine(
-            url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20
+            url,
+            echo=echo,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
         )
 
     # Each aiosqlite connection owns a thread; NullPool would reopen the file
@@ -89,6 +115,7 @@ def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=5,
         max_overflow=10,
@@ -116,8 +143,33 @@ def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
     return engine
 
 
-def describe_error(exc: BaseException) -> str:
-    """A short reason for a store failure, without the SQL or its parameters."""
+def describe_error(exc: BaseException, url: URL | None = None) -> str:
+    """A short reason for a store failure, without the SQL or its parameters.
+
+    With the database's ``url``, a connection failure names the host and port
+    it tried (never the user or password) and what to check.
+    """
+    if isinstance(exc, StoreUnreachable):
+        return str(exc)
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         return f"{type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"
+    if isinstance(exc, OSError) and url is not None and url.host:
+        return _unreachable(exc, url)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__
+
+
+def _unreachable(exc: OSError, url: URL) -> str:
+    host = url.host or ""
+    where = (
+        f"[{host}]:{url.port or 5432}" if ":" in host else f"{host}:{url.port or 5432}"
+    )
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {host} (is the host name right?)"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {where} (is PostgreSQL running at {where}?)"
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, ConnectionRefusedError):
+        reason = "connection refused"
+    return f"cannot connect to {where}: {reason} (is PostgreSQL running at {where}?)"
