@@ -18,12 +18,22 @@ from nubo.config import Config
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(config: Config, *, to_file: bool = False) -> None:
-    """Send logs to standard error (and, for the server, to the data folder)."""
+def setup_logging(
+    config: Config, *, to_file: bool = False, command: bool = False
+) -> None:
+    """Send logs to standard error (and, for the server, to the data folder).
+
+    A ``command`` (every sub-command but ``serve``) logs warnings and errors
+    only, unless log_level is debug: it prints its own one line, and "blob
+    store opened" or "schema upgraded" would say more than it did.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.setLevel(config.log_level.upper())
+    level: int = logging.getLevelName(config.log_level.upper())
+    if command and level != logging.DEBUG:
+        level = max(level, logging.WARNING)
+    root.setLevel(level)
 
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter(FORMAT))

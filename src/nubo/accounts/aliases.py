@@ -33,7 +33,7 @@ async def add(
     conn: AsyncConnection, address: Address, targets: list[Address], now: datetime
 ) -> Alias:
     domain_id = await domains.require_id(conn, address.domain)
-    await users.check_free(conn, str(address))
+    await users.check_free(conn, str(address), for_alias=True)
 
     target_users = {}
     for target in targets:

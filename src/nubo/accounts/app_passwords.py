@@ -27,7 +27,7 @@ def check_name(name: str) -> str:
     if not text:
         raise InvalidName("the app password name is empty")
     if len(text) > MAX_NAME:
-        raise InvalidName(f"the app password name is longer than {MAX_NAME}")
+        raise InvalidName(f"the app password name is longer than {MAX_NAME} characters")
     if any(unicodedata.category(char) == "Cc" for char in text):
         raise InvalidName("the app password name contains control characters")
     return text

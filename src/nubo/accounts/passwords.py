@@ -32,6 +32,10 @@ from nubo.accounts.errors import InvalidPassword
 
 MAX_PASSWORD_CHARS = 1024
 
+# The shortest password a member may choose (nubo.config says it too, for
+# admin_password). Signing in checks no length: older passwords still work.
+MIN_PASSWORD_CHARS = 8
+
 # RFC 9106 §4 recommends 4 lanes; Argon2 needs 8 KiB of memory per lane, so a
 # tiny test cost gets fewer.
 _LANES = 4
@@ -105,6 +109,18 @@ def check_password(password: str) -> str:
     # line break: such a password could never be typed into a mail client.
     if any(unicodedata.category(char) == "Cc" for char in password):
         raise InvalidPassword("the password contains control characters")
+    return password
+
+
+def check_new_password(password: str) -> str:
+    """``check_password``, and long enough to be chosen today."""
+    check_password(password)
+    if not password.strip():
+        raise InvalidPassword("the password is only spaces")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidPassword(
+            f"the password is shorter than {MIN_PASSWORD_CHARS} characters"
+        )
     return password
 
 

@@ -160,7 +160,11 @@ class Accounts:
         return await self._change(str(parse_address(address)), quota_bytes=quota)
 
     async def set_disabled(self, address: str, disabled: bool) -> User:
-        user = await self._change(str(parse_address(address)), disabled=disabled)
+        parsed = str(parse_address(address))
+        async with self.db.write() as conn:
+            if disabled:
+                await users.refuse_last_admin(conn, await users.require(conn, parsed))
+            user = await users.change(conn, parsed, disabled=disabled)
         log.info("user %s user_id=%d", "disabled" if disabled else "enabled", user.id)
         return user
 
@@ -172,6 +176,7 @@ class Accounts:
         """Remove a user; returns the aliases removed with their last target."""
         parsed = str(parse_address(address))
         async with self.db.write() as conn:
+            await users.refuse_last_admin(conn, await users.require(conn, parsed))
             removed = await users.remove(conn, parsed)
         log.info("user removed aliases_removed=%d", len(removed))
         return removed

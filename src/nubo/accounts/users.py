@@ -11,12 +11,22 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, exists, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    delete,
+    exists,
+    false,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nubo.accounts import domains
 from nubo.accounts.addresses import Address
-from nubo.accounts.errors import AlreadyExists, InvalidName, NoSuchUser
+from nubo.accounts.errors import AlreadyExists, Conflict, InvalidName, NoSuchUser
 from nubo.accounts.models import User
 from nubo.store.schema import alias_targets, aliases, known_networks, users
 
@@ -67,10 +77,17 @@ async def require(conn: AsyncConnection, address: str) -> User:
     return user
 
 
-async def check_free(conn: AsyncConnection, address: str) -> None:
+async def check_free(
+    conn: AsyncConnection, address: str, *, for_alias: bool = False
+) -> None:
     """AlreadyExists if a user or an alias already has ``address``."""
     if await find(conn, address) is not None:
+        if for_alias:
+            raise AlreadyExists(
+                f"{address} is a user's address; an alias cannot have it"
+            )
         raise AlreadyExists(f"user {address} already exists")
+
 
     query = select(exists().where(aliases.c.address == address))
     if (await conn.execute(query)).scalar_one():
@@ -103,6 +120,33 @@ async def add(
     )
     await conn.execute(query)
     return await require(conn, str(address))
+
+
+async def refuse_last_admin(conn: AsyncConnection, user: User) -> None:
+    """Conflict if ``user`` is the only enabled administrator.
+
+    Removing or disabling them would leave no one to manage the server. The
+    enabled administrators' rows are locked (PostgreSQL), so two such changes
+    at once cannot each see the other still there.
+    """
+    if not user.is_admin or user.disabled:
+        return
+    query = (
+        select(users.c.id)
+        .where(users.c.is_admin == true(), users.c.disabled == false())
+        .with_for_update()
+    )
+    others = [id_ for id_ in (await conn.execute(query)).scalars() if id_ != user.id]
+    if not others:
+        raise Conflict(f"{user.address} is the last administrator")
+
+
+async def admins(conn: AsyncConnection, domain_id: int | None = None) -> list[User]:
+    """The enabled administrators, of one domain when ``domain_id`` is given."""
+    condition = (users.c.is_admin == true()) & ~users.c.disabled
+    if domain_id is not None:
+        condition = condition & (users.c.domain_id == domain_id)
+    return await find_many(conn, condition)
 
 
 async def list_all(conn: AsyncConnection, domain: str | None = None) -> list[User]:

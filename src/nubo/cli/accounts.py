@@ -29,6 +29,7 @@ from nubo.accounts import (
     format_size,
     parse_size,
 )
+from nubo.accounts.passwords import check_new_password
 from nubo.accounts.users import check_display_name
 from nubo.cli import mail
 from nubo.cli.common import CommandError, read_secret, runtime
@@ -75,7 +76,9 @@ def _register_user(commands: Any) -> None:
     add = _action(actions, "add", "create a user (asks for the password)", _user_add)
     add.add_argument("address")
     add.add_argument("--name", default="", help="display name")
-    add.add_argument("--quota", help="storage quota: bytes, or 500M, 5G; 0 is none")
+    add.add_argument(
+        "--quota", help="storage quota: bytes, or 500M, 5G, 1T, 1P; 0 is none"
+    )
     add.add_argument("--admin", action="store_true", help="make an administrator")
 
     listing = _action(actions, "list", "list users", _user_list)
@@ -86,7 +89,7 @@ def _register_user(commands: Any) -> None:
 
     quota = _action(actions, "quota", "set a user's quota", _user_quota)
     quota.add_argument("address")
-    quota.add_argument("size", help="bytes, or 500M, 5G; 0 is unlimited")
+    quota.add_argument("size", help="bytes, or 500M, 5G, 1T, 1P; 0 is unlimited")
 
     for name, help_text, handler in (
         ("disable", "refuse the user's sign-ins and mail", _user_disable),
@@ -205,7 +208,7 @@ async def _user_add(args: argparse.Namespace, config: Config) -> int:
     async with _accounts(config) as accounts:
         # Refuse a taken address or a missing domain before asking for a password.
         address = await accounts.check_new_user(args.address)
-        password = read_secret(f"password for {address}: ")
+        password = check_new_password(read_secret(f"password for {address}: "))
         user = await accounts.add_user(
             address,
             password,
@@ -244,7 +247,7 @@ def _user_line(user: User) -> str:
 async def _user_passwd(args: argparse.Namespace, config: Config) -> int:
     async with _accounts(config) as accounts:
         user = await accounts.get_user(args.address)  # no such user: ask nothing
-        password = read_secret(f"new password for {user.address}: ")
+        password = check_new_password(read_secret(f"new password for {user.address}: "))
         await accounts.set_password(user.address, password)
     print(f"password of {user.address} changed")
     return 0
