@@ -88,7 +88,6 @@ async def check_free(
             )
         raise AlreadyExists(f"user {address} already exists")
 
-
     query = select(exists().where(aliases.c.address == address))
     if (await conn.execute(query)).scalar_one():
         raise AlreadyExists(f"alias {address} already exists")
