@@ -42,6 +42,8 @@ from nubo.store.schema import users as users_table
 
 log = logging.getLogger(__name__)
 
+POSTMASTER = "postmaster"
+
 
 class Accounts:
     """Every operation on accounts, each in its own transaction."""
@@ -214,8 +216,12 @@ class Accounts:
         return parsed
 
     async def resolve(self, address: str) -> list[User]:
-        """The enabled users mail to ``address`` reaches (see ``aliases``)."""
+        """The enabled users mail to ``address`` reaches (see ``aliases``);
+        a postmaster always reaches someone (see ``_postmasters``)."""
         async with self.db.read() as conn:
+            found = await _postmasters(conn, address)
+            if found is not None:
+                return found
             return await aliases.resolve(conn, address)
 
     async def may_send_as(self, user_id: int, address: str) -> bool:
@@ -277,3 +283,34 @@ class Accounts:
                 yield conn
         except IntegrityError:
             raise AlreadyExists(conflict) from None
+
+
+async def _postmasters(conn: AsyncConnection, text: str) -> list[User] | None:
+    """Who ``postmaster@<hosted domain>``, or ``postmaster`` bare, reaches;
+    None for any other address.
+
+    RFC 5321 §4.5.1: every domain takes mail for its postmaster, in any case.
+    A user or an alias of that address decides; without one (or when all it
+    reaches are disabled) it goes to the domain's enabled administrators, or
+    to every enabled administrator when the domain has none, as does the bare
+    form. A catch-all does not take it: reports about the server belong with
+    those who run it.
+    """
+    if text.strip().lower() == POSTMASTER:
+        return await users.admins(conn)
+    try:
+        address = parse_address(text)
+    except InvalidInput:
+        return None
+    if address.local_part != POSTMASTER:
+        return None
+    domain_id = await domains.find_id(conn, address.domain)
+    if domain_id is None:
+        return None
+
+    user = await users.find(conn, str(address))
+    named = [user] if user is not None else await aliases.targets(conn, str(address))
+    enabled = [found for found in named or [] if not found.disabled]
+    if enabled:
+        return enabled
+    return await users.admins(conn, domain_id) or await users.admins(conn)

@@ -7,9 +7,12 @@ RFC 5321 as a receiving server doing final delivery:
 - RCPT TO: an address of no hosted domain is refused ``550 5.7.1`` (no
   relaying, RFC 5321 §3.6.2); one of a hosted domain that reaches no one
   ``550 5.1.1``; aliases, the catch-all and ``+tag`` resolve to users in the
-  accounts service. A recipient whose every user is out of room (their
-  usage, plus the SIZE= the client declared) gets ``452 4.2.2``: the sender
-  keeps the message and tries later.
+  accounts service. ``postmaster`` of a hosted domain, and bare
+  ``<postmaster>``, in any case, are always taken (RFC 5321 §4.5.1): the
+  accounts service sends them to the administrators. A recipient whose
+  every user is out of room (their usage, plus the SIZE= the client
+  declared) gets ``452 4.2.2``: the sender keeps the message and tries
+  later.
 - DATA: the message gets ``Return-Path`` (final delivery, RFC 5321 §4.4),
   ``Received`` and, with ``smtp_verify``, ``Authentication-Results``
   (RFC 8601) on top of the exact bytes received, and goes into every user's
@@ -29,8 +32,6 @@ retries), ``550 5.1.1`` when the users vanished meanwhile.
 # claim this server's authserv-id are kept, not removed as RFC 8601 §5
 # asks, because the stored bytes are exactly those received; ours is above
 # them.
-# Limitation: ``postmaster@`` a hosted domain is accepted only when a user
-# or alias has that address (RFC 5321 §4.5.1 asks that it always be).
 """
 
 from __future__ import annotations
@@ -84,12 +85,12 @@ class MxHandler(Handler):
     ) -> str:
         tx = transaction(envelope)
         check_recipient_count(server, tx)
-        domain = domain_of(address)
 
+        # A postmaster always resolves (RFC 5321 §4.5.1), the bare one too.
         accounts = self.services.accounts
         users = await accounts.resolve(address)
         if not users:
-            if await accounts.find_domain(domain) is None:
+            if await accounts.find_domain(domain_of(address)) is None:
                 raise Refusal(550, "5.7.1", "Relaying denied")
             raise Refusal(550, "5.1.1", "No such user here")
         if not any([await self._has_room(user, tx.declared_size) for user in users]):

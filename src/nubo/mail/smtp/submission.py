@@ -9,7 +9,9 @@
   and Sender fields. Otherwise ``553 5.7.1``. The null sender is refused.
 - RCPT TO takes any address (that is what submission is for), but an
   unknown one of a hosted domain is refused at once with ``550 5.1.1``
-  rather than bounced later.
+  rather than bounced later. ``postmaster`` of a hosted domain always
+  resolves (RFC 5321 §4.5.1); bare ``<postmaster>`` becomes the addresses
+  of the administrators it reaches.
 - ``submission_rate_limit`` messages per user per hour, counted in SQL so
   that every process shares it: past it, ``450 4.7.1`` and the client tries
   later.
@@ -140,17 +142,31 @@ class SubmissionHandler(Handler):
         options: list[str],
     ) -> str:
         check_recipient_count(server, envelope)
+        accounts = self.services.accounts
+        if "@" not in address:
+            return await self._bare_postmaster(envelope, address, options)
         try:
             _normalized, domain = split_recipient(address)
         except InvalidRecipient:
             raise Refusal(501, "5.1.3", "Bad recipient address syntax") from None
-        accounts = self.services.accounts
         if (
             not await accounts.resolve(address)
             and await accounts.find_domain(domain) is not None
         ):
             raise Refusal(550, "5.1.1", "No such user here")
         return accept_recipient(envelope, address, options)
+
+    async def _bare_postmaster(
+        self, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """``RCPT TO:<postmaster>`` (RFC 5321 §4.5.1), the one address without
+        a domain that resolves. The queue keeps addresses with a domain, so
+        the recipients are the addresses of the users it reaches."""
+        reached = await self.services.accounts.resolve(address)
+        if not reached:
+            raise Refusal(501, "5.1.3", "Bad recipient address syntax")
+        envelope.rcpt_tos.extend(user.address for user in reached[:-1])
+        return accept_recipient(envelope, reached[-1].address, options)
 
     @hook
     async def handle_DATA(
