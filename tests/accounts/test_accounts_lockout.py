@@ -10,13 +10,14 @@ up to 900 s.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from nubo.accounts import Accounts, AuthStatus, ManualClock
-from nubo.accounts.lockout import LockoutPolicy
+from nubo.accounts.lockout import LockoutPolicy, Subject
 from nubo.store.schema import auth_failures
 
 OK, FAILED, LOCKED = AuthStatus.OK, AuthStatus.FAILED, AuthStatus.LOCKED
@@ -175,23 +176,49 @@ async def test_failures_from_a_known_network_have_their_own_counter(
 
 
 async def test_parallel_guesses_cannot_share_one_open_window(
-    accounts: Accounts, alice: str, monkeypatch: pytest.MonkeyPatch
+    accounts: Accounts, alice: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await fail(accounts, alice, HOME, 4)
+    lockout = accounts.lockout
     checked: list[str] = []
-    real = accounts.passwords.verify
+    counted: dict[int, datetime] = {}  # the account's nth failure: when
+    real_verify, real_count = accounts.passwords.verify, lockout._count
 
     async def verify(encoded: str, password: str) -> bool:
         checked.append(password)
-        return await real(encoded, password)
+        return await real_verify(encoded, password)
+
+    async def count(conn: Any, subject: Subject, counter: Any, now: datetime) -> int:
+        failures = await real_count(conn, subject, counter, now)
+        if subject.key.startswith("account:"):
+            counted[failures] = now
+        return failures
 
     monkeypatch.setattr(accounts.passwords, "verify", verify)
+    monkeypatch.setattr(lockout, "_count", count)
     guesses = [attempt(accounts, alice, f"guess {n}", HOME) for n in range(10)]
     statuses = await asyncio.gather(*guesses)
 
-    # The 5th failure locks at once, so only one guess was checked.
-    assert sorted(s.value for s in statuses) == ["failed"] + ["locked"] * 9
-    assert len(checked) == 1
+    # The 5th failure locks at once for 1 s. A guess that read the lock
+    # before it was set is refused; one that read it after waits it out and
+    # may be the 6th (locking 2 s), and so on: which happens depends on
+    # scheduling, but each guess checked was counted once, in a window of
+    # its own.
+    assert statuses.count(FAILED) == len(checked) == len(counted) >= 1
+    assert statuses.count(LOCKED) == 10 - len(checked)
+    assert sorted(counted) == list(range(5, 5 + len(counted)))
+    for nth in sorted(counted)[1:]:
+        gap = (counted[nth] - counted[nth - 1]).total_seconds()
+        assert gap >= lockout.policy.lock_seconds(nth - 1, 5)
+
+
+async def test_parallel_waits_overlap_on_the_manual_clock(clock: ManualClock) -> None:
+    start = clock.now()
+
+    await asyncio.gather(*(clock.sleep(1) for _ in range(10)))
+
+    assert (clock.now() - start).total_seconds() == 1
+    assert clock.slept == [1] * 10
 
 
 async def test_prune_forgets_old_counters(

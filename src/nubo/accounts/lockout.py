@@ -208,13 +208,16 @@ class Lockout:
         return max((self._counter(row, now).remaining(now) for row in rows), default=0)
 
     async def _reserve(self, account: Subject, network: Subject) -> Attempt | None:
-        now = self.clock.now()
         async with self.db.write() as conn:
             # Always account before network: one lock order, no deadlock.
-            counters = [
-                await self._lock_row(conn, subject, now)
+            rows = [
+                await self._lock_row(conn, subject, self.clock.now())
                 for subject in (account, network)
             ]
+            # The time is read once the rows are ours: waiting for them must
+            # not leave the lock checked, or set, against a stale time.
+            now = self.clock.now()
+            counters = [self._counter(row, now) for row in rows]
             if any(counter.remaining(now) > 0 for counter in counters):
                 return None  # another attempt took the window while we waited
 
@@ -225,8 +228,8 @@ class Lockout:
 
     async def _lock_row(
         self, conn: AsyncConnection, subject: Subject, now: datetime
-    ) -> Counter:
-        """The subject's counter, its row created if need be and locked."""
+    ) -> Any:
+        """The subject's counter row, created if need be and locked."""
         create = (
             upsert(conn, auth_failures)
             .values(subject=subject.key, failures=0, last_failure_at=now)
@@ -239,8 +242,7 @@ class Lockout:
             .where(auth_failures.c.subject == subject.key)
             .with_for_update()
         )
-        row = (await conn.execute(query)).one()
-        return self._counter(row, now)
+        return (await conn.execute(query)).one()
 
     async def _count(
         self, conn: AsyncConnection, subject: Subject, counter: Counter, now: datetime
@@ -256,8 +258,8 @@ class Lockout:
         return failures
 
     async def _uncount(self, conn: AsyncConnection, subject: Subject) -> None:
-        now = self.clock.now()
-        counter = await self._lock_row(conn, subject, now)
+        row = await self._lock_row(conn, subject, self.clock.now())
+        counter = self._counter(row, self.clock.now())
         failures = max(0, counter.failures - 1)
 
         values: dict[str, Any] = {"failures": failures}
