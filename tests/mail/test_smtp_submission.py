@@ -16,6 +16,7 @@ import pytest
 
 from nubo.accounts import ManualClock
 from nubo.mail import dkim
+from nubo.mail.queue import InvalidRecipient, QueueError
 from tests.mail.mailstore_rig import MailRig
 from tests.mail.queue_rig import inbox, untraced
 from tests.mail.scripted_mx import scripted_mx
@@ -230,6 +231,39 @@ async def test_recipients_unknown_here_are_refused_at_once(msa: SmtpRig) -> None
     assert (await raw.command("RCPT TO:<nobody@example.org>")).startswith("550 5.1.1")
     assert (await raw.command("RCPT TO:<not an address>")).startswith("501 5.1.3")
     assert (await raw.command("RCPT TO:<someone@example.net>")).startswith("250")
+    await raw.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (InvalidRecipient("invalid recipient: no domain"), "550 5.1.3 "),
+        (QueueError("a message needs at least one recipient"), "451 4.3.0 "),
+    ],
+    ids=["invalid-recipient", "queue-error"],
+)
+async def test_a_queue_refusal_is_a_reply_not_a_dropped_connection(
+    msa: SmtpRig,
+    monkeypatch: pytest.MonkeyPatch,
+    error: QueueError,
+    expected: str,
+) -> None:
+    """RCPT already checks what the queue checks, so only a queue standing in
+    for a changed rule can refuse here."""
+
+    async def refuse(*args: object, **kwargs: object) -> int:
+        raise error
+
+    monkeypatch.setattr(msa.services.outbound, "enqueue", refuse)
+    raw = await signed_in(msa)
+    await raw.command(f"MAIL FROM:<{ANN}>")
+    await raw.command(f"RCPT TO:<{BOB}>")
+    await raw.command("DATA")
+
+    assert (await raw.command(note() + b".")).startswith(expected)
+    # The session goes on, and nothing was copied to Sent.
+    assert (await raw.command("NOOP")).startswith("250")
+    assert await mailbox(msa, ANN, "Sent") == []
     await raw.close()
 
 

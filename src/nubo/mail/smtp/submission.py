@@ -37,7 +37,7 @@ from nubo.accounts.auth import AuthStatus
 from nubo.accounts.models import User
 from nubo.mail import dkim
 from nubo.mail.mailstore import MailstoreError
-from nubo.mail.queue.errors import InvalidRecipient
+from nubo.mail.queue.errors import InvalidRecipient, QueueError
 from nubo.mail.queue.store import split_recipient
 from nubo.mail.smtp.handler import (
     Handler,
@@ -185,9 +185,7 @@ class SubmissionHandler(Handler):
         limit = self.config.submission_rate_limit
         if limit and not await self.rates.hit(_subject(user), limit, RATE_WINDOW):
             raise _rate_limited()
-        queue_id = await self.services.outbound.enqueue(
-            tx.mail_from or "", tx.rcpt_tos, signed, user_id=user.id
-        )
+        queue_id = await self._enqueue(tx, signed, user)
         await self._copy_to_sent(user, signed)
 
         server.messages += 1
@@ -202,6 +200,31 @@ class SubmissionHandler(Handler):
             len(tx.rcpt_tos),
         )
         return reply(250, "2.0.0", f"OK queued as {queue_id}")
+
+    async def _enqueue(self, tx: Transaction, message: bytes, user: User) -> int:
+        """The queue id, or the reply for what the queue refused.
+
+        RCPT checked every address with the queue's own ``split_recipient``
+        and MAIL FROM took only the user's addresses, so no refusal is
+        expected here; should one come (a rule of the queue changing), the
+        client gets a reply, not a dropped connection.
+        """
+        try:
+            return await self.services.outbound.enqueue(
+                tx.mail_from or "", tx.rcpt_tos, message, user_id=user.id
+            )
+        except InvalidRecipient:
+            raise Refusal(550, "5.1.3", "Bad recipient address syntax") from None
+        except QueueError as exc:
+            log.warning(
+                "smtp message not queued listener=%s id=%s reason=%s",
+                self.listener,
+                tx.token,
+                exc,
+            )
+            raise Refusal(
+                451, "4.3.0", "Cannot queue the message now, try again later"
+            ) from None
 
     async def _may_send_as(self, user: User, address: str) -> bool:
         return await self.services.accounts.may_send_as(user.id, address)
