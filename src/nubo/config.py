@@ -505,6 +505,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Deliveries one process runs at once.",
         check=_between(1, 10000),
     ),
+    Setting(
+        "http_header_timeout",
+        float,
+        30.0,
+        "Seconds an HTTP client has to send a whole request head.",
+        check=_seconds,
+    ),
+    Setting(
+        "http_max_connections",
+        int,
+        500,
+        "Open connections each HTTP listener accepts; more get 503.",
+        check=_between(1, 100000),
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

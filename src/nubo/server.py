@@ -46,6 +46,7 @@ from nubo.runtime import Runtime, open_runtime
 from nubo.store.database import describe_error
 from nubo.tls import certificate_files, server_context
 from nubo.web.app import build_app
+from nubo.web.listener import DEFAULT_LIMITS, MAX_HEAD_BYTES, HttpLimits
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,16 @@ class HttpListener:
     sock: socket.socket
     grace: float
     tls_files: tuple[str, str] | None = None
+    limits: HttpLimits = DEFAULT_LIMITS
 
     def __post_init__(self) -> None:
         certfile, keyfile = self.tls_files or (None, None)
         config = uvicorn.Config(
             self.app,
+            # h11, not httptools: it bounds an unfinished request head.
+            http=self.limits.protocol(),
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            ws="none",
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -245,9 +251,10 @@ class Server:
         sockets = self._sockets
 
         tls_files = (str(cert), str(key))
+        limits = HttpLimits.from_config(config)
         listeners: list[Listener] = [
-            HttpListener("http", app, sockets["http"], grace),
-            HttpListener("https", app, sockets["https"], grace, tls_files),
+            HttpListener("http", app, sockets["http"], grace, None, limits),
+            HttpListener("https", app, sockets["https"], grace, tls_files, limits),
         ]
         listeners += smtp_listeners(config, services, sockets, tls_context)
         return listeners
