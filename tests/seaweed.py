@@ -16,9 +16,10 @@ What is switched off or pinned down, and why:
 - every port, gRPC ones included, chosen free on 127.0.0.1 as pairs
   (http, http + 10000) because some components reach a peer's gRPC port by
   that offset whatever the flags say;
-- the filer's and S3 gateway's local sockets moved into the work folder;
-  the gRPC ones are hard-wired to ``/tmp/seaweedfs-*-<port>.sock`` and are
-  removed on stop;
+- the filer's and S3 gateway's local sockets, and weed's log files
+  (``-logdir``, else ``/tmp/weed.*``), moved into the work folder, which
+  is removed on stop; the gRPC sockets are hard-wired to
+  ``/tmp/seaweedfs-*-<port>.sock`` and are removed on stop too;
 - credentials: with none configured ``weed mini`` accepts any signature,
   even a wrong one; so a random key pair is set (``AWS_ACCESS_KEY_ID`` and
   ``AWS_SECRET_ACCESS_KEY`` in its environment create its ``mini`` user),
@@ -134,6 +135,7 @@ _SERVICES = ("master", "volume", "filer", "s3", "admin")
 def _command(weed: str, folder: Path, ports: dict[str, int]) -> list[str]:
     args = [
         weed,
+        f"-logdir={folder / 'logs'}",  # a global flag: before the command
         "mini",
         f"-dir={folder}",
         "-ip=127.0.0.1",
@@ -195,11 +197,11 @@ def _tail(log: Path) -> str:
 
 
 @contextmanager
-def running_seaweed(folder: Path | None = None) -> Iterator[Seaweed]:
-    """A ``weed mini`` on free loopback ports, killed at the end."""
+def running_seaweed() -> Iterator[Seaweed]:
+    """A ``weed mini`` on free loopback ports, killed and removed at the end."""
     weed = weed_binary()
-    own_folder = folder is None
-    folder = Path(tempfile.mkdtemp(prefix="nubo-weed-")) if folder is None else folder
+    folder = Path(tempfile.mkdtemp(prefix="nubo-weed-"))
+    (folder / "logs").mkdir()
     ports = dict(zip(_SERVICES, _port_pairs(len(_SERVICES)), strict=True))
     access_key = "nubo" + secrets.token_hex(6)
     secret_key = secrets.token_urlsafe(24)
@@ -232,18 +234,15 @@ def running_seaweed(folder: Path | None = None) -> Iterator[Seaweed]:
             for number in (port, port + 10000):
                 for sock in Path("/tmp").glob(f"seaweedfs-*-{number}.sock"):
                     sock.unlink(missing_ok=True)
-        if own_folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+def seaweed() -> Iterator[Seaweed]:
     """A SeaweedFS S3 gateway for the session; skip locally, fail in CI."""
     with ExitStack() as stack:
         try:
-            server = stack.enter_context(
-                running_seaweed(tmp_path_factory.mktemp("seaweed"))
-            )
+            server = stack.enter_context(running_seaweed())
         except SeaweedUnavailable as exc:
             message = f"SeaweedFS is not available ({exc})"
             if os.environ.get("CI"):
