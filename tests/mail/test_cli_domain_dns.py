@@ -120,8 +120,9 @@ def test_unknown_and_invalid_domains(tmp_path: Path) -> None:
     assert invalid.returncode == 1
     assert invalid.stderr.splitlines()[-1].startswith("nubo: invalid domain")
 
+    # A bad setting is a usage error of the whole command line: status 2.
     selector = nubo(data, "domain", "dns", "x.example", NUBO_DKIM_SELECTOR="a b")
-    assert selector.returncode == 1
+    assert selector.returncode == 2
     assert "dkim_selector" in selector.stderr.splitlines()[-1]
 
 

@@ -271,6 +271,6 @@ def test_parse_mx_override() -> None:
     ],
 )
 def test_bad_settings_name_themselves(setting: str, value: str) -> None:
-    config = load(environ={}).replace(**{setting: value})
+    # The settings are checked as they load, before a resolver is built.
     with pytest.raises(ConfigError, match=setting):
-        Resolver.from_config(config)
+        Resolver.from_config(load(environ={}).replace(**{setting: value}))
