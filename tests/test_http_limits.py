@@ -76,7 +76,6 @@ def test_a_huge_header_is_refused_and_the_connection_closed(
         answer = read_until_closed(sock)
 
     assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 431 ")), answer[:100]
-    assert sent < len(head)  # refused long before the whole megabyte
     assert healthy(nubo_server)
 
 
