@@ -436,3 +436,18 @@ async def test_retry_and_delete(mail: MailRig) -> None:
     with pytest.raises(NoSuchQueueMessage):
         await outbound.retry(second)
     del blob
+
+
+@pytest.mark.parametrize("queue_id", [0, -1, 2**63, 10**23])
+async def test_ids_outside_the_column_are_no_such_message(
+    mail: MailRig, queue_id: int
+) -> None:
+    """Not OverflowError (SQLite) or DataError (PostgreSQL) from the driver."""
+    outbound = make_outbound(mail)
+    await outbound.enqueue("ann@example.org", ["bob@remote.test"], message(1))
+    with pytest.raises(NoSuchQueueMessage) as raised:
+        await outbound.delete(queue_id)
+    assert str(raised.value) == f"no such queued message: {queue_id}"
+    with pytest.raises(NoSuchQueueMessage):
+        await outbound.retry(queue_id)
+    assert await queue_rows(mail) == (1, 1)

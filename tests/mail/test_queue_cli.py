@@ -99,14 +99,28 @@ async def test_queue_commands_and_their_errors(tmp_path: Path) -> None:
     assert [line.split()[0] for line in out.splitlines()] == [str(deferred), str(fresh)]
 
     # The error cases change nothing: run them side by side.
-    missing = str(report)
-    unknown = [("retry", missing), ("delete", missing)]
-    malformed = [("retry", "abc"), ("delete", "0"), ("delete",)]
+    # Ids past 2**63 - 1 fit no id column: usage errors, not a traceback.
+    missing, largest, too_large = str(report), str(2**63 - 1), str(2**63)
+    unknown = [("retry", missing), ("delete", missing), ("delete", largest)]
+    malformed = [
+        ("retry", "abc"),
+        ("delete", "0"),
+        ("delete", "-1"),
+        ("delete",),
+        ("delete", too_large),
+        ("retry", too_large),
+        ("delete", "99999999999999999999999"),
+        ("retry", "99999999999999999999999"),
+        ("delete", "9" * 5000),  # more digits than int() converts
+        ("delete", "\u0663"),  # ARABIC-INDIC DIGIT THREE
+    ]
     results = await asyncio.gather(
         *(nubo(data, "queue", *argv) for argv in unknown + malformed)
     )
-    for result in results[: len(unknown)]:
-        assert result == (1, "", f"nubo: no such queued message: {missing}\n")
-    for code, out, err in results[len(unknown) :]:
-        assert (code, out) == (2, "")
-        assert "usage: nubo queue" in err and "Traceback" not in err
+    for argv, result in zip(unknown, results[: len(unknown)], strict=True):
+        assert result == (1, "", f"nubo: no such queued message: {argv[1]}\n")
+    for argv, (code, out, err) in zip(malformed, results[len(unknown) :], strict=True):
+        assert (code, out) == (2, ""), argv
+        assert "usage: nubo queue" in err and "Traceback" not in err, argv
+        if len(argv) == 2:
+            assert "not a queue id" in err, argv

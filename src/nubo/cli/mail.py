@@ -42,7 +42,7 @@ from nubo.accounts.addresses import normalize_domain
 from nubo.cli.common import CommandError, runtime
 from nubo.config import Config
 from nubo.mail.dkim import DkimKey, check_selector, dns_name, dns_record, domain_key
-from nubo.mail.queue import Outbound, QueueEntry, QueueError
+from nubo.mail.queue import MAX_QUEUE_ID, Outbound, QueueEntry, QueueError
 from nubo.store.database import describe_error
 
 TTL = 3600
@@ -202,9 +202,15 @@ def _not_a_public_name(hostname: str) -> bool:
 
 
 def _queue_id(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    # ASCII digits only (int() also reads other scripts' digits), and no
+    # more than the id column holds.
+    try:
+        value = int(text) if text.isascii() and text.isdigit() else 0
+    except ValueError:  # more digits than int() converts
+        value = 0
+    if not 1 <= value <= MAX_QUEUE_ID:
         raise argparse.ArgumentTypeError(f"not a queue id: {text!r}")
-    return int(text)
+    return value
 
 
 @asynccontextmanager

@@ -31,11 +31,12 @@ DSNs are not DKIM-signed; see also the limitations in ``remote``.
 """
 
 from nubo.mail.queue.errors import InvalidRecipient, NoSuchQueueMessage, QueueError
-from nubo.mail.queue.model import QueueEntry
+from nubo.mail.queue.model import MAX_QUEUE_ID, QueueEntry
 from nubo.mail.queue.outbound import Outbound
 from nubo.mail.queue.reply import Reply
 
 __all__ = [
+    "MAX_QUEUE_ID",
     "InvalidRecipient",
     "NoSuchQueueMessage",
     "Outbound",

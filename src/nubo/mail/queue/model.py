@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# The largest queue id: both databases keep it as a signed 64-bit integer
+# (SQLite INTEGER, PostgreSQL BIGINT), and a larger one cannot even be
+# looked up.
+MAX_QUEUE_ID = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Leased:

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from nubo.accounts.addresses import normalize_domain
 from nubo.accounts.errors import InvalidDomain
 from nubo.mail.queue.errors import InvalidRecipient, NoSuchQueueMessage, QueueError
-from nubo.mail.queue.model import Leased, QueueEntry
+from nubo.mail.queue.model import MAX_QUEUE_ID, Leased, QueueEntry
 from nubo.mail.queue.schedule import Decision, Report
 from nubo.store.blobs import Blobs
 from nubo.store.database import Database
@@ -416,6 +416,7 @@ class QueueStore:
         """Make queued recipients due now; returns how many messages."""
         where = [qr.c.state == "queued"]
         if message_id is not None:
+            _check_id(message_id)
             where.append(qr.c.message_id == message_id)
         async with self.db.write() as conn:
             count = (
@@ -431,6 +432,7 @@ class QueueStore:
     async def delete(self, message_id: int) -> int:
         """Remove a message and its blob reference; returns how many of its
         recipients were still queued."""
+        _check_id(message_id)
         async with self.db.write() as conn:
             blob_id = (
                 await conn.execute(
@@ -444,6 +446,13 @@ class QueueStore:
             await conn.execute(delete(qm).where(qm.c.id == message_id))
             await self.blobs.unref(conn, blob_id)
         return pending
+
+
+def _check_id(message_id: int) -> None:
+    # An id out of the column's range is in no row; the driver would raise
+    # OverflowError (SQLite) or DataError (PostgreSQL) for it instead.
+    if not 1 <= message_id <= MAX_QUEUE_ID:
+        raise NoSuchQueueMessage(message_id)
 
 
 async def _pending(conn: AsyncConnection, message_id: int) -> int:
