@@ -363,6 +363,29 @@ async def test_too_many_recipients_get_452(mail: MailRig) -> None:
         await raw.close()
 
 
+async def test_pipelined_recipients_past_the_limit_do_not_end_the_session(
+    mail: MailRig,
+) -> None:
+    """RFC 5321 §4.5.3.1.10: 452 for each recipient past the server's limit,
+    which is no error of the client's; DATA goes on for the accepted ones."""
+    async with smtp_rig(mail) as rig:  # smtp_max_recipients: 100
+        await rig.accounts.add_alias("@example.com", ["carol@example.com"])
+        raw = await session(rig.port())
+
+        rcpts = b"".join(b"RCPT TO:<r%d@example.com>\r\n" % n for n in range(125))
+        await raw.send(b"MAIL FROM:<dana@example.net>\r\n" + rcpts + b"DATA\r\n")
+        replies = [await raw.reply() for _ in range(127)]
+
+        assert replies[0].startswith("250 2.1.0")
+        assert replies[1:101] == ["250 2.1.5 Recipient OK"] * 100
+        assert replies[101:126] == ["452 4.5.3 Too many recipients"] * 25
+        assert replies[126].startswith("354")
+        assert (await raw.command(MESSAGE + b".")).startswith("250 2.0.0")
+        assert (await raw.command("QUIT")).startswith("221")
+        [stored] = await inbox(rig.mail, rig.users["carol@example.com"])
+        assert stored.endswith(MESSAGE.replace(b"\n..", b"\n."))
+
+
 async def test_a_silent_client_gets_421_and_is_closed(mail: MailRig) -> None:
     async with smtp_rig(mail, smtp_command_timeout=0.3) as rig:
         raw = await session(rig.port())
@@ -384,6 +407,26 @@ async def test_slow_data_is_cut_by_the_command_timeout(mail: MailRig) -> None:
         assert (await raw.reply(wait=10)).startswith("421 4.4.2")
         assert await raw.rest() == b""
         assert await ann_inbox(rig) == []
+
+
+async def test_slow_but_never_silent_data_is_taken(mail: MailRig) -> None:
+    """RFC 5321 §4.5.3.2: the timeout is for silence; a client that sends a
+    line now and then, for longer than the timeout in all, is not cut."""
+    async with smtp_rig(mail, smtp_command_timeout=1.0) as rig:
+        raw = await session(rig.port())
+        await transaction(raw, ["ann@example.org"])
+        await raw.command("DATA")
+
+        lines = MESSAGE.splitlines(keepends=True)
+        for line in lines:  # about 2.4 s in all, 0.3 s of silence at most
+            await raw.send(line)
+            await asyncio.sleep(0.3)
+        await raw.send(b".\r\n")
+
+        assert (await raw.reply()).startswith("250 2.0.0")
+        assert (await raw.command("QUIT")).startswith("221")
+        [stored] = await ann_inbox(rig)
+        assert stored.endswith(MESSAGE.replace(b"\n..", b"\n."))
 
 
 async def test_a_session_past_its_time_gets_421(mail: MailRig) -> None:

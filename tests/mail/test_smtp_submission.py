@@ -150,9 +150,33 @@ async def test_an_overlong_auth_answer_gets_500(msa: SmtpRig) -> None:
     await raw.ehlo()
 
     assert (await raw.command("AUTH PLAIN")).startswith("334")
-    reply = await raw.command(b"QUFB" * 2000)
+    reply = await raw.command(b"QUFB" * 3300)  # 13200 octets
 
     assert reply.startswith("500 5.5.6")
+    await raw.close()
+
+
+async def test_auth_lines_of_12288_octets_are_taken(msa: SmtpRig) -> None:
+    """RFC 4954 §4: AUTH lines, and answers to challenges, of at least 12288
+    octets; other commands keep RFC 5321's 512."""
+    raw = await Raw.connect(msa.port("submission"))
+    await raw.ehlo()
+    await raw.starttls()
+    await raw.ehlo()
+    long_plain = plain(ANN, "w" * 3000)  # about 4000 octets, a wrong password
+    longest = plain(ANN, "w" * 9188)  # base64 comes in fours: 12287 octets
+
+    assert len(long_plain) > 4000 and len(longest) == 12287
+    assert (await raw.command(long_plain)).startswith("535 5.7.8")
+    assert (await raw.command(longest)).startswith("535 5.7.8")
+    assert (await raw.command("AUTH PLAIN")).startswith("334")
+    assert (await raw.command(longest[len("AUTH PLAIN ") :])).startswith("535 5.7.8")
+    too_long = plain(ANN, "w" * 9800)
+    assert len(too_long) > 13000
+    assert (await raw.command(too_long)).startswith("500 5.5.2")
+    assert (await raw.command("NOOP " + "x" * 600)).startswith("500 5.5.2")
+    # The session is still usable.
+    assert (await raw.command(plain(ANN))).startswith("235 2.7.0")
     await raw.close()
 
 

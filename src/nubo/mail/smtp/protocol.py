@@ -12,13 +12,18 @@ needs on top:
   smuggling attempts, long lines, huge headers and oversized data are
   refused with one reply after the whole data was read, in bounded memory.
 - Timeouts that say so: a silent client gets ``421 4.4.2`` and is
-  disconnected after ``smtp_command_timeout`` (RFC 5321 §4.5.3.2.7); a
-  session longer than ``smtp_session_timeout`` likewise; the timer also
-  runs while data arrives, reset every chunk (RFC 5321 §4.5.3.2.5).
-- A client that earns ``MAX_ERRORS`` error replies gets ``421 4.7.0``.
+  disconnected after ``smtp_command_timeout`` of silence (RFC 5321
+  §4.5.3.2.7); a session longer than ``smtp_session_timeout`` likewise.
+  Any octet from the client counts, inside DATA too (RFC 5321 §4.5.3.2.5):
+  each arrival records its time, and the timer, when it fires, waits again
+  for what is left of the timeout rather than being re-armed per read.
+- A client that earns ``MAX_ERRORS`` error replies gets ``421 4.7.0``; the
+  server's own limits (421, 452) do not count (``replies.is_client_error``).
 - Command lines are limited to 512 octets (RFC 5321 §4.5.3.1.4), plus the
   SIZE and SMTPUTF8 parameters for MAIL (RFC 1870, RFC 6531); aiosmtpd
   grows that limit at every EHLO of every session, which is undone here.
+  Where AUTH is offered, AUTH lines and the answers to its challenges may
+  have ``AUTH_LIMIT`` octets (RFC 4954 §4).
 - A shutdown that refuses what is new: idle sessions get ``421 4.3.2``, a
   message being stored is finished and answered first.
 - One log line per session, with the client's network, never its address.
@@ -44,15 +49,15 @@ from nubo.accounts.models import User
 from nubo.accounts.network import client_network
 from nubo.config import Config
 from nubo.mail.smtp.data import DataCollector
-from nubo.mail.smtp.replies import is_error, with_status
+from nubo.mail.smtp.replies import is_client_error, with_status
 
 log = logging.getLogger(__name__)
 
 COMMAND_LIMIT = 512  # RFC 5321 §4.5.3.1.4, with CRLF
 MAIL_LIMIT = COMMAND_LIMIT + 26 + 10  # SIZE (RFC 1870 §3), SMTPUTF8 (RFC 6531)
 MAX_HEADER = 1024 * 1024  # octets of one message's header block
+AUTH_LIMIT = 12288  # RFC 4954 §4: AUTH lines of at least 12288 octets, no CRLF
 MAX_ERRORS = 20  # error replies before a session is closed (Postfix's hard limit)
-TIMER_CHUNK = 64 * 1024  # data octets between two resets of the command timer
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,11 @@ class SmtpProtocol(SMTP):
         # Per session, and set first so that aiosmtpd's clear() empties this
         # one rather than the dictionary its class shares with every session.
         self.command_size_limits = collections.defaultdict(lambda: COMMAND_LIMIT)
+        if auth_required:
+            # aiosmtpd sizes its stream reader with this: the AUTH line and
+            # the answers to challenges must fit. Data lines keep their own
+            # bound (``data.MAX_LINE``), other commands theirs below.
+            self.line_length_limit = AUTH_LIMIT
         with warnings.catch_warnings():
             # aiosmtpd warns of AUTH required without STARTTLS required,
             # which implicit TLS is not.
@@ -145,6 +155,9 @@ class SmtpProtocol(SMTP):
         self._close_after_reply = False
         self._session_timer: asyncio.TimerHandle | None = None
         self.ended: asyncio.Future[None] = self.loop.create_future()
+        self._last_arrival = self.loop.time()  # of data from the client
+        if auth_required:
+            self.command_size_limits["AUTH"] = AUTH_LIMIT
 
     # -- connection -----------------------------------------------------------
 
@@ -191,7 +204,19 @@ class SmtpProtocol(SMTP):
         peer = self.session.peer if self.session is not None else None
         return str(peer[0]) if peer else None
 
+    def data_received(self, data: bytes) -> None:
+        # A timestamp per read is all the timer needs (see ``_timeout_cb``).
+        self._last_arrival = self.loop.time()
+        super().data_received(data)
+
     def _timeout_cb(self) -> None:
+        """The command timer fired: close if the client stayed silent that
+        long, else wait for the rest of the timeout since its last data."""
+        silent = self.loop.time() - self._last_arrival
+        left = self._timeout_duration - silent
+        if left > 0:
+            self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
+            return
         self.say_and_close("421 4.4.2 Timeout waiting for the client, closing")
 
     def say_and_close(self, line: str) -> None:
@@ -228,7 +253,7 @@ class SmtpProtocol(SMTP):
             line = with_status(line)
         await super().push(line)
 
-        if is_error(line) and not line.startswith("421"):
+        if is_client_error(line):
             self.errors += 1
             if self.errors >= self.limits.max_errors:
                 self.say_and_close("421 4.7.0 Too many errors, closing")
@@ -308,7 +333,6 @@ class SmtpProtocol(SMTP):
 
     async def _read_data(self, collector: DataCollector) -> bool:
         """Feed lines until the end of data; False if the client went away."""
-        since_reset = 0
         while True:
             try:
                 line = await self._reader.readuntil(b"\r\n")
@@ -320,7 +344,3 @@ class SmtpProtocol(SMTP):
             else:
                 if collector.feed(line):
                     return True
-            since_reset += len(line)
-            if since_reset >= TIMER_CHUNK:
-                since_reset = 0
-                self._reset_timeout()

@@ -79,6 +79,14 @@ def is_error(line: str) -> bool:
     return line[:1] in ("4", "5")
 
 
+def is_client_error(line: str) -> bool:
+    """Whether ``line`` refuses something the client did wrong, and so counts
+    towards closing its session. 421 closes already; 452 is the server's own
+    limit (recipients, storage), which a well-behaved client meets too: RFC
+    5321 §4.5.3.1.10 has it answer 452 per extra recipient and go on."""
+    return is_error(line) and not line.startswith(("421", "452"))
+
+
 def hook(
     method: Callable[_P, Awaitable[str]],
 ) -> Callable[_P, Awaitable[str]]:
