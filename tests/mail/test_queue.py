@@ -451,3 +451,33 @@ async def test_ids_outside_the_column_are_no_such_message(
     with pytest.raises(NoSuchQueueMessage):
         await outbound.retry(queue_id)
     assert await queue_rows(mail) == (1, 1)
+
+
+async def test_queue_ids_are_never_reused(mail: MailRig) -> None:
+    """After the newest message is delivered or deleted, the next one gets a
+    new id (on SQLite only AUTOINCREMENT promises that), so ``nubo queue
+    delete ID`` and log lines never name a different message."""
+    await mail.user("ann")
+    with scripted_mx() as mx:
+        outbound = make_outbound(mail, mx)
+        delivered = await outbound.enqueue(
+            "ann@example.org", ["bob@remote.test"], message(1)
+        )
+        assert await outbound.run_once() == 1
+        assert await queue_rows(mail) == (0, 0)
+        deleted = await outbound.enqueue(
+            "ann@example.org", ["bob@remote.test"], message(2)
+        )
+        assert await outbound.delete(deleted) == 1
+        assert await queue_rows(mail) == (0, 0)
+        latest = await outbound.enqueue(
+            "ann@example.org", ["bob@remote.test"], message(3)
+        )
+
+    assert delivered < deleted < latest
+    [entry] = await outbound.list()
+    assert entry.id == latest
+    with pytest.raises(NoSuchQueueMessage):
+        await outbound.delete(deleted)
+    with pytest.raises(NoSuchQueueMessage):
+        await outbound.retry(delivered)

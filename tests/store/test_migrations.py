@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from nubo.store.database import Database
@@ -25,6 +27,27 @@ async def test_migrations_build_the_schema_module(database: Database) -> None:
 
     assert diff == []
     assert await current_revision(database) == head_revision()
+
+
+async def test_sqlite_autoincrement_as_in_the_schema_module(database: Database) -> None:
+    """compare_metadata does not see AUTOINCREMENT: check the tables the
+    migrations made never reuse ids exactly where schema.py says so."""
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL sequences never reuse ids")
+    async with database.read() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            )
+        ).all()
+    made = {name for name, sql in rows if "AUTOINCREMENT" in sql.upper()}
+    wanted = {
+        table.name
+        for table in metadata.tables.values()
+        if table.dialect_options["sqlite"]["autoincrement"]
+    }
+    assert {"queue_messages", "queue_recipients", "messages"} <= wanted
+    assert made == wanted
 
 
 async def test_upgrade_again_changes_nothing(database: Database) -> None:

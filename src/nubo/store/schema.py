@@ -252,7 +252,8 @@ mailboxes = Table(
 # ``keywords`` the other flags, space-separated with a space at each end so
 # that one keyword can be matched with LIKE. ``info`` is the parsed
 # structure (nubo.mail.mime.model, JSON) and ``search`` the decoded header
-# text SEARCH reads (JSON), so neither needs the bytes again.
+# text SEARCH reads (JSON), so neither needs the bytes again. Ids are never
+# reused, as in the queue below, so a stale id can only miss.
 messages = Table(
     "messages",
     metadata,
@@ -275,6 +276,7 @@ messages = Table(
     Column("search", Text, nullable=False),
     UniqueConstraint("mailbox_id", "uid"),
     Index(None, "mailbox_id", "modseq"),
+    sqlite_autoincrement=True,
 )
 
 # UIDs expunged from a mailbox with the MODSEQ of their expunge, for
@@ -315,6 +317,9 @@ dkim_keys = Table(
 # worker leases due recipients (``lease_until``, ``lease_owner``) with
 # SELECT ... FOR UPDATE SKIP LOCKED, so several processes never send one
 # recipient twice and a dead worker's lease runs out.
+# Ids are never reused (sqlite_autoincrement; PostgreSQL sequences never
+# go back): a queue id names one message in ``nubo queue`` and in the log,
+# even after an earlier message with that id was delivered or deleted.
 queue_messages = Table(
     "queue_messages",
     metadata,
@@ -329,6 +334,7 @@ queue_messages = Table(
         nullable=True,
     ),
     Column("created_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 queue_recipients = Table(
@@ -354,6 +360,7 @@ queue_recipients = Table(
     Column("last_reply", Text, nullable=True),
     Column("delay_notified", Boolean, nullable=False, server_default="0"),
     Index(None, "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
 )
 
 # Counters for fixed-window rate limits shared by every process, such as

@@ -83,6 +83,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_messages")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "user_usage",
@@ -138,6 +139,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "mailbox_id", "uid", name=op.f("uq_messages_mailbox_id_uid")
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
@@ -173,6 +175,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_recipients")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("queue_recipients", schema=None) as batch_op:
         batch_op.create_index(
