@@ -63,6 +63,10 @@ async def fill(config: Config, mx_address: str) -> tuple[int, int, int]:
     return deferred, report, fresh
 
 
+async def test_an_empty_queue_says_so(tmp_path: Path) -> None:
+    assert await nubo(tmp_path / "data", "queue", "list") == (0, "queue empty\n", "")
+
+
 async def test_queue_commands_and_their_errors(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = load(environ={}).replace(data=str(data))

@@ -19,10 +19,11 @@ domain's DKIM key if it has none yet. The records:
 
 ``nubo queue list`` prints one line per queued message: its id, envelope
 sender ("<>" for a report), recipients still to deliver, attempts so far,
-next attempt and the last reply. ``nubo queue retry [ID]`` makes one
+next attempt and the last reply; an empty queue prints "queue empty", so
+no output never has to be guessed at. ``nubo queue retry [ID]`` makes one
 message (or all) due now; ``nubo queue delete ID`` drops one without
 telling its sender. An unknown id ends the command with "no such queued
-message".
+message"; an id that is not a number from 1 to 2**63 - 1 is a usage error.
 """
 
 from __future__ import annotations
@@ -227,6 +228,8 @@ async def _queue_list(_args: argparse.Namespace, config: Config) -> int:
         entries = await outbound.list()
     for entry in entries:
         print(_queue_line(entry))
+    if not entries:
+        print("queue empty")
     return 0
 
 
