@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import smtplib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,10 +14,12 @@ from email.parser import BytesHeaderParser
 
 import dkim as dkimpy  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import select
 
 from nubo.accounts import ManualClock
 from nubo.mail import dkim
 from nubo.mail.queue import InvalidRecipient, QueueError
+from nubo.store.schema import queue_recipients
 from tests.mail.mailstore_rig import MailRig
 from tests.mail.queue_rig import inbox, untraced
 from tests.mail.scripted_mx import scripted_mx
@@ -385,11 +388,67 @@ async def test_the_rate_limit_answers_450(mail: MailRig) -> None:
         await in_thread(submit, port, BOB, [ANN], note(sender=BOB, to=ANN))
 
 
-async def test_a_full_sent_mailbox_does_not_stop_the_message(mail: MailRig) -> None:
-    async with smtp_rig(mail) as rig:
-        await rig.accounts.set_quota(ANN, 100)
+async def queued(rig: SmtpRig) -> list[str]:
+    async with rig.mail.db.read() as conn:
+        rows = await conn.execute(select(queue_recipients.c.recipient))
+        return [row.recipient for row in rows]
 
-        result = await in_thread(submit, rig.port("submission"), ANN, [BOB], note())
 
-        assert result == {}
-        assert await mailbox(rig, ANN, "Sent") == []
+async def test_no_room_for_the_sent_copy_refuses_the_submission(
+    msa: SmtpRig,
+) -> None:
+    """A message must not go out with its Sent copy dropped in silence: 552
+    before anything is queued, and the member makes room first."""
+    await msa.accounts.set_quota(ANN, 300)  # less than the signed message
+
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await in_thread(submit, msa.port("submission"), ANN, [BOB], note())
+
+    assert refused.value.smtp_code == 552
+    assert refused.value.smtp_error == (
+        b"5.2.2 Your mailbox is full; the copy for Sent cannot be saved"
+    )
+    assert await queued(msa) == []
+    assert await mailbox(msa, ANN, "Sent") == []
+    assert await mailbox(msa, BOB) == []
+
+
+async def test_a_sent_copy_refused_after_queueing_is_logged(
+    msa: SmtpRig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The room checked before queueing is gone when the copy is stored (a
+    delivery took it meanwhile): the message is out, the log says so."""
+    await msa.accounts.set_quota(ANN, 300)  # less than the signed message
+
+    async def roomy(user_id: int) -> tuple[int, int]:
+        return 0, 0
+
+    monkeypatch.setattr(msa.services.mailstore, "usage", roomy)
+    with caplog.at_level(logging.WARNING, logger="nubo.mail.smtp"):
+        result = await in_thread(submit, msa.port("submission"), ANN, [BOB], note())
+
+    assert result == {}
+    assert await queued(msa) == [BOB]
+    assert await mailbox(msa, ANN, "Sent") == []
+    assert "smtp sent copy not stored" in caplog.text
+
+
+async def test_pipelined_recipients_past_the_limit_are_452_and_the_rest_sent(
+    msa: SmtpRig,
+) -> None:
+    """RFC 5321 §4.5.3.1.10: the 25 past smtp_max_recipients (100) get 452,
+    which does not end the session; the message is queued for the 100."""
+    raw = await signed_in(msa)
+    rcpts = [f"r{n}@example.net" for n in range(125)]
+    commands = [f"MAIL FROM:<{ANN}>", *(f"RCPT TO:<{r}>" for r in rcpts), "DATA"]
+
+    await raw.send("".join(line + "\r\n" for line in commands).encode())
+    replies = [await raw.reply() for _ in commands]
+
+    assert [reply[:9] for reply in replies[1:-1]] == (
+        ["250 2.1.5"] * 100 + ["452 4.5.3"] * 25
+    )
+    assert replies[-1].startswith("354")
+    assert (await raw.command(note() + b".")).startswith("250 2.0.0")
+    assert sorted(await queued(msa)) == sorted(rcpts[:100])
+    await raw.close()

@@ -20,9 +20,14 @@
   domain (RFC 6376), then the message is queued for every recipient (local
   ones go straight into their mailboxes) and a copy goes into the user's
   Sent mailbox. ``250`` once queued and copied.
+- The Sent copy is never dropped in silence: when the user's quota has no
+  room for it, the whole submission is refused before anything is queued,
+  ``552 5.2.2`` (RFC 3463 §3.3), and the member makes room and sends again.
 
-A Sent copy the store refuses (the user is over quota) does not stop the
-message: it is logged, and the message goes out.
+# Limitation: the room is checked before queueing and taken after, so a
+# delivery into the user's own mailboxes in between can still fill them;
+# then the message goes out (it is queued, refusing now would make the
+# client send it twice) without its Sent copy, and only the log says so.
 """
 
 from __future__ import annotations
@@ -182,6 +187,7 @@ class SubmissionHandler(Handler):
         message = self._trace(server, session, tx) + added + raw
         signed = await self._sign(message, author) + message
 
+        await self._check_sent_room(user, len(signed))
         limit = self.config.submission_rate_limit
         if limit and not await self.rates.hit(_subject(user), limit, RATE_WINDOW):
             raise _rate_limited()
@@ -268,10 +274,24 @@ class SubmissionHandler(Handler):
         except dkim.SigningError:
             raise Refusal(550, "5.6.0", "Message header does not parse") from None
 
+    async def _check_sent_room(self, user: User, size: int) -> None:
+        """Refuse the submission when the Sent copy would not fit the quota:
+        a message that goes out without its copy is lost to its author."""
+        try:
+            used, quota = await self.services.mailstore.usage(user.id)
+        except MailstoreError:
+            return  # storing the copy will say what is wrong
+        if quota and used + size > quota:
+            raise Refusal(
+                552, "5.2.2", "Your mailbox is full; the copy for Sent cannot be saved"
+            )
+
     async def _copy_to_sent(self, user: User, message: bytes) -> None:
         try:
             await self.services.mailstore.append_special(user.id, "Sent", message)
         except MailstoreError as exc:
+            # Limitation: the message is queued already (see the module
+            # docstring): the member has no Sent copy, the log says why.
             log.warning("smtp sent copy not stored user_id=%d reason=%s", user.id, exc)
 
 
