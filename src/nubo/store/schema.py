@@ -226,7 +226,9 @@ user_usage = Table(
 # with "/" as hierarchy delimiter, INBOX spelled "INBOX". ``uidnext`` is the
 # next UID to give and ``highestmodseq`` the MODSEQ of the last change
 # (RFC 7162 §3.1.1); both only grow. ``special_use`` is an RFC 6154
-# attribute without its backslash ("Sent", "Drafts", ...).
+# attribute without its backslash ("Sent", "Drafts", ...). Ids are never
+# reused: a session or an event that names a deleted mailbox must not reach
+# a new one created after it.
 mailboxes = Table(
     "mailboxes",
     metadata,
@@ -245,6 +247,7 @@ mailboxes = Table(
     Column("highestmodseq", BigInteger, nullable=False, server_default="1"),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "name"),
+    sqlite_autoincrement=True,
 )
 
 # One message in one mailbox; a copy is another row on the same blob.

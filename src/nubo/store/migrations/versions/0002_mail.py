@@ -62,6 +62,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailboxes")),
         sa.UniqueConstraint("user_id", "name", name=op.f("uq_mailboxes_user_id_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "queue_messages",
