@@ -10,6 +10,7 @@ for the writer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -52,6 +53,8 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine: AsyncEngine = _create_engine(url, self.is_sqlite, echo)
+        self._write_lock: asyncio.Lock | None = None
+        self._write_lock_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def dialect(self) -> str:
@@ -60,11 +63,29 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits on success and rolls back on error."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(**{IMMEDIATE: True})
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+
+        # SQLite has one writer at a time. Writers of this process queue on
+        # an asyncio lock instead of on SQLite's busy handler, which sleeps
+        # in growing steps and left 8 concurrent deliveries mostly idle.
+        # Other processes (the CLI) still meet the busy handler. A write
+        # never opens another write, which SQLite could not serve anyway.
+        async with self._sqlite_write_lock(), self.engine.connect() as conn:
+            conn = await conn.execution_options(**{IMMEDIATE: True})
             async with conn.begin():
                 yield conn
+
+    def _sqlite_write_lock(self) -> asyncio.Lock:
+        # One lock per event loop: tools and tests may use a Database from
+        # more than one loop in turn.
+        loop = asyncio.get_running_loop()
+        if self._write_lock is None or self._write_lock_loop is not loop:
+            self._write_lock = asyncio.Lock()
+            self._write_lock_loop = loop
+        return self._write_lock
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
