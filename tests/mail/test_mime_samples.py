@@ -748,8 +748,12 @@ def test_mail05_multipart_without_close_delimiter() -> None:
     parts are there, the last runs to the end of the message with its line
     end, the first ends before the delimiter's CRLF (RFC 2046 §5.1.1);
     Dovecot answers the same."""
-    raw = (REALWORLD / "MAIL-05_multipart_no_closing_boundary.eml").read_bytes()
-    assert raw == sample("mail05_no_closing_boundary")
+    # The copy in tests/mail/messages is what runs anywhere; where the
+    # project's shared notes sit beside the clone, it must match them.
+    raw = sample("mail05_no_closing_boundary")
+    shared = REALWORLD / "MAIL-05_multipart_no_closing_boundary.eml"
+    if shared.exists():
+        assert raw == shared.read_bytes()
     info = parse_message(raw)
     assert bodystructure(info) == (
         b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 14 0 NIL NIL NIL '
