@@ -27,13 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import pairs
 from nubo.accounts import Accounts
 from nubo.config import load
 from nubo.mail.mailstore import Mailstore, Stored
@@ -41,8 +42,6 @@ from nubo.store.blobs import open_blobs
 from nubo.store.database import Database
 from nubo.store.events import LocalBus
 from nubo.store.migrate import upgrade
-from tests.conftest import create_pg_database, drop_pg_database, pg_admin_url
-from tests.seaweed import Seaweed, running_seaweed
 
 CONCURRENCY = 8
 
@@ -140,35 +139,6 @@ async def measure(
         await db.close()
 
 
-def embedded(args: argparse.Namespace) -> list[Result]:
-    with tempfile.TemporaryDirectory(prefix="nubo-bench-") as folder:
-        settings: dict[str, object] = {
-            "data": folder,
-            "database_url": f"sqlite+aiosqlite:///{folder}/nubo.db",
-            "blob_url": f"{folder}/blobs",
-        }
-        return asyncio.run(measure("embedded", settings, args))
-
-
-async def scale_run(server: Seaweed, args: argparse.Namespace) -> list[Result]:
-    admin = pg_admin_url()
-    name, url = await create_pg_database(admin)
-    try:
-        with tempfile.TemporaryDirectory(prefix="nubo-bench-") as folder:
-            settings: dict[str, object] = {"data": folder, "database_url": url}
-            settings.update(server.settings("bench-" + uuid.uuid4().hex[:12]))
-            return await measure("scale", settings, args)
-    finally:
-        await drop_pg_database(admin, name)
-
-
-def scale(args: argparse.Namespace) -> list[Result]:
-    # running_seaweed() waits for weed with asyncio.run of its own, so it is
-    # entered outside our event loop.
-    with running_seaweed() as server:
-        return asyncio.run(scale_run(server, args))
-
-
 def table(results: list[Result]) -> str:
     rows = [("pair", "workload", "count", "seconds", "per second")]
     for r in results:
@@ -197,7 +167,10 @@ def main() -> None:
     parser.add_argument("--size-kb", type=int, default=10, help="message size, KB")
     args = parser.parse_args()
 
-    results = embedded(args) + scale(args)
+    def run(pair: str, settings: dict[str, object]) -> Awaitable[list[Result]]:
+        return measure(pair, settings, args)
+
+    results = pairs.embedded(run) + pairs.scale(run)
     print(table(results))
 
 

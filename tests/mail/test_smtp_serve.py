@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import select
 
 from nubo.config import load
-from nubo.mail.mailstore import Mailstore
+from nubo.mail.mailstore import Mailstore, MailstoreError
 from nubo.store.blobs import open_blobs
 from nubo.store.database import Database
 from nubo.store.events import LocalBus
@@ -162,7 +162,7 @@ def wait_for_mail(world: World, address: str, count: int, **kwargs: Any) -> list
     while True:
         try:
             found = mailbox(world, address, **kwargs)
-        except Exception:  # the mailbox is made with the first message
+        except MailstoreError:  # the mailbox is made with the first message
             found = []
         if len(found) >= count or time.monotonic() > deadline:
             return found

@@ -59,7 +59,9 @@ class GuardedH11Protocol(H11Protocol):
         self._head_deadline: asyncio.TimerHandle | None = None
         self._refused = False
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(  # type: ignore[override]
+        self, transport: asyncio.Transport
+    ) -> None:
         # Counted before ours is added: the cap holds whatever uvicorn does.
         if len(self.connections) >= self.max_connections:
             self._log_refusal()
