@@ -18,7 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LISTENERS = ("http", "https", "smtp", "submission", "submissions")
+LISTENERS = (
+    "http",
+    "https",
+    "smtp",
+    "submission",
+    "submissions",
+    "imap",
+    "imaps",
+)
 PORT_SETTINGS = (
     "NUBO_HTTP_PORT",
     "NUBO_HTTPS_PORT",

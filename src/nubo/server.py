@@ -39,6 +39,8 @@ from nubo.accounts.errors import InvalidPassword
 from nubo.accounts.service import Accounts
 from nubo.config import Config, ConfigError
 from nubo.mail.dns import Resolver
+from nubo.mail.imap.listener import imap_listeners, session_limits
+from nubo.mail.imap.session import ImapServices
 from nubo.mail.mailstore import Mailstore
 from nubo.mail.queue.outbound import Outbound
 from nubo.mail.smtp import Services, smtp_listeners
@@ -46,6 +48,7 @@ from nubo.runtime import Runtime, open_runtime
 from nubo.store.database import describe_error
 from nubo.tls import certificate_files, server_context
 from nubo.web.app import build_app
+from nubo.web.endpoints import ClientEndpoints
 from nubo.web.listener import DEFAULT_LIMITS, MAX_HEAD_BYTES, HttpLimits
 
 log = logging.getLogger(__name__)
@@ -165,6 +168,8 @@ LISTENER_PORTS = (
     ("smtp", "smtp_port"),
     ("submission", "submission_port"),
     ("submissions", "submissions_port"),
+    ("imap", "imap_port"),
+    ("imaps", "imaps_port"),
 )
 
 
@@ -246,7 +251,8 @@ class Server:
     ) -> list[Listener]:
         config = self.config
         cert, key = certificate_files(config)
-        app = build_app(runtime)
+        endpoints = ClientEndpoints.from_sockets(config, self._sockets)
+        app = build_app(runtime, endpoints, services.accounts)
         grace = config.shutdown_grace
         sockets = self._sockets
 
@@ -257,6 +263,15 @@ class Server:
             HttpListener("https", app, sockets["https"], grace, tls_files, limits),
         ]
         listeners += smtp_listeners(config, services, sockets, tls_context)
+        imap = ImapServices(
+            config,
+            services.accounts,
+            services.mailstore,
+            runtime.events,
+            tls_context,
+            session_limits(config),
+        )
+        listeners += imap_listeners(config, imap, sockets, tls_context)
         return listeners
 
     async def _bootstrap(self, accounts: Accounts) -> None:

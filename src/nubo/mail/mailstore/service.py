@@ -418,6 +418,17 @@ class Mailstore:
             raise NoSuchMailbox("no such mailbox")
         return box, uids
 
+    async def first_unseen(self, mailbox_id: int) -> int | None:
+        """The lowest UID without \\Seen, for SELECT's ``[UNSEEN n]``
+        (RFC 3501 §6.3.1), or None."""
+        stmt = select(func.min(messages.c.uid)).where(
+            messages.c.mailbox_id == mailbox_id,
+            messages.c.flags.bitwise_and(fl.SEEN) == 0,
+        )
+        async with self.db.read() as conn:
+            uid = (await conn.execute(stmt)).scalar()
+        return None if uid is None else int(uid)
+
     async def uids(self, mailbox_id: int) -> list[int]:
         """Every UID of a mailbox, ascending: IMAP's sequence numbers."""
         async with self.db.read() as conn:

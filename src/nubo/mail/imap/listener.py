@@ -1,0 +1,111 @@
+"""The IMAP listeners of ``nubo serve``: ``imap`` (``imap_port``, STARTTLS,
+RFC 3501 §6.2.1) and ``imaps`` (``imaps_port``, TLS from the first byte,
+RFC 8314 §3.2).
+
+Each connection becomes a ``Session``. ``stop`` refuses new connections,
+tells every session ``* BYE`` (RFC 3501 §7.1.5) and gives them the grace
+to finish the command they run, then cuts what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+from nubo.config import Config
+from nubo.mail.imap.lexer import Limits
+from nubo.mail.imap.session import ImapServices, Session, SessionLimits
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 64 * 1024
+
+
+def session_limits(config: Config) -> SessionLimits:
+    """Bounds from the settings: APPEND takes what SMTP takes."""
+    return SessionLimits(parser=Limits(max_append=config.values["max_message_size"]))
+
+
+@dataclass
+class ImapListener:
+    """One IMAP port and its sessions."""
+
+    name: str
+    sock: socket.socket
+    services: ImapServices
+    implicit_tls: bool = False
+    _server: asyncio.Server | None = None
+    _sessions: dict[Session, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.sock.getsockname()[:2]
+        return host, port
+
+    async def _connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        session = Session(
+            self.services,
+            reader,
+            writer,
+            listener=self.name,
+            implicit_tls=self.implicit_tls,
+        )
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions[session] = task
+        try:
+            await session.run()
+        except asyncio.CancelledError:
+            # Only ``stop`` cancels a session, and it has said BYE; the
+            # stream callback would log a cancelled task as an error.
+            pass
+        finally:
+            self._sessions.pop(session, None)
+
+    async def start(self) -> None:
+        tls = self.services.tls_context if self.implicit_tls else None
+        self._server = await asyncio.start_server(
+            self._connected,
+            sock=self.sock,
+            ssl=tls,
+            ssl_handshake_timeout=30.0 if tls else None,
+            limit=MAX_LINE,
+        )
+
+    async def stop(self, grace: float) -> None:
+        if self._server is None:
+            self.sock.close()
+            return
+        self._server.close()
+        # A session waiting for the client (or in IDLE) is told BYE now; one
+        # running a command finishes it first, within the grace.
+        for session, task in list(self._sessions.items()):
+            session.closing = True
+            if session.waiting:
+                task.cancel()
+        if self._sessions:
+            tasks = set(self._sessions.values())
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        log.info("imap listener stopped name=%s", self.name)
+
+
+def imap_listeners(
+    config: Config,
+    services: ImapServices,
+    sockets: dict[str, socket.socket],
+    tls_context: ssl.SSLContext,
+) -> list[ImapListener]:
+    del config, tls_context  # both reach the sessions through ``services``
+    return [
+        ImapListener("imap", sockets["imap"], services),
+        ImapListener("imaps", sockets["imaps"], services, implicit_tls=True),
+    ]
