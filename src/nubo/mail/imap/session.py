@@ -130,6 +130,8 @@ class ImapServices:
     events: EventBus
     tls_context: ssl.SSLContext | None
     limits: SessionLimits
+    loopback_is_secure: bool = True
+    """Tests turn this off to see a client on another machine."""
 
 
 class ClientGone(Exception):
@@ -158,7 +160,7 @@ class Session:
         self.tls = implicit_tls
         peer = writer.get_extra_info("peername") or ("", 0)
         self.peer: str = str(peer[0])
-        self.loopback = _is_loopback(self.peer)
+        self.loopback = services.loopback_is_secure and _is_loopback(self.peer)
         self.state = State.NOT_AUTHENTICATED
         self.user: User | None = None
         self.selected: SelectedMailbox | None = None
@@ -312,7 +314,8 @@ class Session:
             await self._finish(command.tag, result, Sync.NONE)
             return
         if self.state not in route.states:
-            await self._finish(command.tag, _wrong_state(self.state), Sync.NONE)
+            result = _wrong_state(self.state, route.states)
+            await self._finish(command.tag, result, Sync.NONE)
             return
         result = await self._guarded(route.handler(self, command))
         sync = route.sync
@@ -405,12 +408,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _wrong_state(state: State) -> Result:
+def _wrong_state(state: State, allowed: frozenset[State]) -> Result:
     if state is State.NOT_AUTHENTICATED:
         return Result("BAD", "Sign in first (LOGIN or AUTHENTICATE)")
-    if state is State.AUTHENTICATED:
-        return Result("BAD", "No mailbox selected (SELECT or EXAMINE first)")
-    return Result("BAD", "Not allowed now: already signed in")
+    if State.NOT_AUTHENTICATED in allowed:
+        return Result("BAD", "Not allowed now: already signed in")
+    return Result("BAD", "No mailbox selected (SELECT or EXAMINE first)")
 
 
 def _mailstore_answer(exc: ms.MailstoreError) -> Result:
