@@ -1,8 +1,10 @@
 """The ASGI application served on the HTTP and HTTPS listeners.
 
-This issue's surface is ``/healthz``: 200 when the metadata store and the blob
-store answer, 503 otherwise, as JSON naming which part failed. Every answer
-carries headers that keep browsers from loading anything from elsewhere.
+``/healthz``: 200 when the metadata store and the blob store answer, 503
+otherwise, as JSON naming which part failed. Mail client autoconfiguration:
+Thunderbird's (``autoconfig``), Outlook's (``autodiscover``) and Apple's
+profile (``mobileconfig``). Every answer carries headers that keep browsers
+from loading anything from elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nubo.accounts.service import Accounts
 from nubo.runtime import Runtime
+from nubo.web import autoconfig, autodiscover, mobileconfig
+from nubo.web.endpoints import ClientEndpoints
 
 SECURITY_HEADERS = {
     b"content-security-policy": b"default-src 'self'; frame-ancestors 'none'",
@@ -47,7 +52,16 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(
+    runtime: Runtime,
+    endpoints: ClientEndpoints | None = None,
+    accounts: Accounts | None = None,
+) -> Starlette:
+    """The application; ``endpoints`` default to the port settings and
+    ``accounts`` to a service of its own (``nubo serve`` passes both)."""
+    endpoints = endpoints or ClientEndpoints.from_config(runtime.config)
+    accounts = accounts or Accounts(runtime.db, runtime.config)
+
     async def healthz(_request: Request) -> Response:
         database = await runtime.db.healthy()
         blobs = await runtime.blobs.healthy()
@@ -60,7 +74,10 @@ def build_app(runtime: Runtime) -> Starlette:
         headers = {"cache-control": "no-store"}
         return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
 
+    routes = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
+    for module in (autoconfig, autodiscover, mobileconfig):
+        routes += module.routes(endpoints, accounts)
     return Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET", "HEAD"])],
+        routes=routes,
         middleware=[Middleware(SecurityHeaders)],
     )
