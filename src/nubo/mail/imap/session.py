@@ -336,6 +336,12 @@ class Session:
                 raise
             log.warning("imap store failure error=%s", describe_error(exc))
             return Result("NO", "The store is not available now", "UNAVAILABLE")
+        except (ClientGone, TimeoutError, asyncio.CancelledError):
+            raise
+        except Exception:
+            # A bug must cost the client one command, not the connection.
+            log.exception("imap command failed peer=%s", self.peer)
+            return Result("NO", "Internal error; the operator can see why", "SERVERBUG")
 
     async def _finish(self, tag: str, result: Result, sync: Sync) -> None:
         if result is ANSWERED:
