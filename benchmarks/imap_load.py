@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import grp
 import itertools
 import json
 import os
@@ -684,6 +685,7 @@ ssl = no
 auth_mechanisms = plain
 disable_plaintext_auth = no
 default_internal_user = {internal_user}
+default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = {uid}
 mail_location = maildir:{folder}/mail/%n
@@ -744,10 +746,11 @@ def running_dovecot(
         # written as nobody, logins run as Debian's dovenull, internals as
         # dovecot.
         owner = pwd.getpwnam("nobody")
-        internal, login, chroot = "dovecot", "dovenull", ""
+        internal, group, login, chroot = "dovecot", "dovecot", "dovenull", ""
     else:
         owner = pwd.getpwuid(os.geteuid())
         internal = login = owner.pw_name
+        group = grp.getgrgid(owner.pw_gid).gr_name
         chroot = "  chroot =\n"  # only root may chroot the login processes
     for sub in ("run", "state", "mail", "home"):
         (folder / sub).mkdir(parents=True)
@@ -766,6 +769,7 @@ def running_dovecot(
             folder=folder,
             port=port,
             internal_user=internal,
+            internal_group=group,
             login_user=login,
             uid=owner.pw_uid,
             gid=owner.pw_gid,
