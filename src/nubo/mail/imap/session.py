@@ -302,6 +302,8 @@ class Session:
     async def on_append(self, start: AppendStart) -> None:
         from nubo.mail.imap.handlers.append import append
 
+        # append() refuses a client not signed in itself: a LITERAL+ message
+        # must be read and dropped first, never taken for commands.
         result = await self._guarded(append(self, start))
         await self._finish(start.tag, result, Sync.FULL)
 
