@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nubo.mail import flags as fl
-from nubo.mail.mailstore import hierarchy, rows, sql
+from nubo.mail.mailstore import hierarchy, rows, search, sql
 from nubo.mail.mailstore.errors import (
     InvalidFlag,
     InvalidSpecialUse,
@@ -487,6 +487,11 @@ class Mailstore:
         async with self.db.read() as conn:
             found = await sql.select_messages(conn, mailbox_id, uids, columns)
         return {row.uid: json.loads(row.search) for row in found}
+
+    async def search(self, mailbox_id: int, criteria: search.Criterion) -> list[int]:
+        """UIDs of the messages matching ``criteria``, ascending: SEARCH
+        (RFC 3501 §6.4.4) over SQL, see ``nubo.mail.mailstore.search``."""
+        return await search.find_uids(self.db, self.blobs, mailbox_id, criteria)
 
     async def open_message(self, blob_id: str) -> AsyncIterator[bytes]:
         """A message's bytes as a stream, exactly as they arrived."""
