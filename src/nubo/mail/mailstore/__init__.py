@@ -9,6 +9,8 @@ bytes kept exactly as they arrived. No protocol code lives here.
 - ``service``: the ``Mailstore`` class and its transactions.
 - ``hierarchy``: create, rename and delete of mailboxes, in SQL.
 - ``sql``: UID and MODSEQ allocation, quota accounting, row selection.
+- ``search``: SEARCH criteria as SQL over flags, dates, sizes, UIDs and the
+  header index; ``searchtext``: the decoded body text BODY and TEXT match.
 - ``names``: mailbox names and special uses (RFC 6154).
 - ``models``: the values returned; ``errors``: the exceptions.
 - ``nubo.mail.flags``: system flags as bits, keywords (RFC 3501 §2.3.2).
