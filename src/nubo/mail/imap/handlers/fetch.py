@@ -30,7 +30,8 @@ Choices where RFC 3501 leaves room, compared with Dovecot 2.3.19:
   selected read-write; the answer then carries FLAGS even when not asked
   (RFC 3501 §6.4.5), as Dovecot's does.
 - UID comes first in every answer that has it; items come once each, in
-  the order asked (BODY[1] and BODY.PEEK[1] answer as one, BODY[1]).
+  the order asked (BODY[1] and BODY.PEEK[1] answer as one, BODY[1]),
+  except that FLAGS comes before MODSEQ when only those are asked.
 - A message expunged by another session and not yet announced (a ghost):
   FETCH by number answers the others and ends with ``NO [EXPUNGEISSUED]``
   (RFC 2180 §4.1.2, RFC 5530). UID FETCH ends with ``OK [EXPUNGEISSUED]``:
@@ -45,7 +46,9 @@ CONDSTORE; nubo does not offer it yet, so they are BAD for now.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -197,24 +200,32 @@ async def _lean_chunk(
     session: Session, selected: SelectedMailbox, steps: Plan, chunk: list[int]
 ) -> int:
     """Answer FLAGS, UID and MODSEQ from four columns (``Mailstore.flags``);
-    how many messages of ``chunk`` exist."""
+    how many messages of ``chunk`` exist. One format string for every line
+    (UID, FLAGS, MODSEQ in that order) keeps 10,000 lines to a few ms."""
     found = await session.mailstore.flags(selected.id, chunk)
+    names = [b"UID %d"] if steps.uid else []
+    fields = [1] if steps.uid else []
+    if FetchAttr("FLAGS") in steps.items:
+        names.append(b"FLAGS %s")
+        fields.append(2)
+    if FetchAttr("MODSEQ") in steps.items:
+        names.append(b"MODSEQ (%d)")
+        fields.append(3)
+    line = b"* %d FETCH (" + b" ".join(names) + b")\r\n"
+    pick = operator.itemgetter(0, *fields)
+
     rendered: dict[frozenset[str], bytes] = {}
     lines: list[bytes] = []
+    index = 0
     for uid, modseq, flags in found:
-        number = selected.number_of(uid)
-        if number is None:
+        # Both ascend: each search starts where the last one ended.
+        index = bisect.bisect_left(selected.uids, uid, index)
+        if index == len(selected.uids) or selected.uids[index] != uid:
             continue
-        pairs = [(b"UID", b"%d" % uid)] if steps.uid else []
-        for item in steps.items:
-            if item == FetchAttr("FLAGS"):
-                value = rendered.get(flags) or rendered.setdefault(
-                    flags, _flag_list(flags)
-                )
-                pairs.append((b"FLAGS", value))
-            else:
-                pairs.append((b"MODSEQ", b"(%d)" % modseq))
-        lines.append(response.fetch(number, pairs))
+        listed = rendered.get(flags)
+        if listed is None:
+            listed = rendered[flags] = _flag_list(flags)
+        lines.append(line % pick((index + 1, uid, listed, modseq)))
     await session.write_big(b"".join(lines))
     return len(found)
 
