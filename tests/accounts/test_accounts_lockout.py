@@ -212,6 +212,20 @@ async def test_parallel_guesses_cannot_share_one_open_window(
         assert gap >= lockout.policy.lock_seconds(nth - 1, 5)
 
 
+async def test_parallel_correct_sign_ins_do_not_lock_the_account(
+    accounts: Accounts, alice: str, clock: ManualClock
+) -> None:
+    # A mail client opening ten connections at once with the right password:
+    # each attempt is counted before its check, so in parallel the fifth
+    # would lock the account against the other five.
+    sign_ins = [attempt(accounts, alice, PASSWORD, HOME) for _ in range(10)]
+
+    assert await asyncio.gather(*sign_ins) == [OK] * 10
+    assert clock.slept == []
+    assert await fail(accounts, alice, HOME, 4) == [FAILED] * 4
+    assert clock.slept == []
+
+
 async def test_parallel_waits_overlap_on_the_manual_clock(clock: ManualClock) -> None:
     start = clock.now()
 

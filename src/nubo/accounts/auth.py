@@ -11,6 +11,12 @@ locked. Its invariants:
   answer nor its time tells whether an address exists.
 - Every attempt passes the lockout first (see ``lockout``); unknown
   addresses are counted and locked like known ones.
+- Within a process, attempts on one address run one at a time. The lockout
+  counts an attempt before its password is checked, so a mail client that
+  opens ten connections at once with the right password would otherwise
+  have five counted as failures in flight and be locked out by its own
+  success; in turn each is counted, checked and forgiven. Guesses in
+  parallel are slowed to one at a time as well.
 - A success records the sign-in time, marks the client network as known to
   the account, updates the app password's last use, and rehashes the
   password if the Argon2 cost in the settings changed.
@@ -20,9 +26,12 @@ locked. Its invariants:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +41,13 @@ from nubo.accounts import app_passwords, users
 from nubo.accounts.addresses import parse_address
 from nubo.accounts.clock import Clock
 from nubo.accounts.errors import InvalidAddress
-from nubo.accounts.lockout import Attempt, Lockout, remember_network, subjects
+from nubo.accounts.lockout import (
+    Attempt,
+    Lockout,
+    account_key,
+    remember_network,
+    subjects,
+)
 from nubo.accounts.models import User
 from nubo.accounts.network import UNKNOWN, client_network
 from nubo.accounts.passwords import Passwords, app_secret_hash, find_matching
@@ -88,8 +103,15 @@ class Authenticator:
         self.passwords = passwords
         self.lockout = lockout
         self.clock = clock
+        self._turns = _Turns()
 
     async def authenticate(
+        self, address: str, secret: str, client_address: str
+    ) -> AuthResult:
+        async with self._turns.take(account_key(address)):
+            return await self._authenticate(address, secret, client_address)
+
+    async def _authenticate(
         self, address: str, secret: str, client_address: str
     ) -> AuthResult:
         network = client_network(client_address)
@@ -180,6 +202,27 @@ class Authenticator:
         if match.app_password_id is not None or encoded is None:
             return False
         return self.passwords.needs_rehash(encoded)
+
+
+class _Turns:
+    """One lock per key, held only while someone waits for or holds it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def take(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def _lookup_form(address: str) -> str:
