@@ -198,3 +198,23 @@ async def test_every_change_bumps_modseq_and_publishes(mail: MailRig) -> None:
     await change(mail.store.expunge(inbox))
     await change(mail.store.rename_mailbox(ann, "INBOX", "Old"))
     assert len(seen) == 7
+
+
+async def test_changes_since_a_modseq_in_one_read(mail: MailRig) -> None:
+    ann, inbox, archive = await filled(mail, 4)
+    before = await mail.store.get_mailbox_by_id(inbox)
+
+    assert await mail.store.changes(inbox, before.highestmodseq) == (before, [], [])
+
+    await mail.store.store_flags(inbox, [2], "add", ["\\Flagged"])
+    await mail.store.move(inbox, [3], archive)
+    await mail.store.deliver([ann], message(9))
+    box, gone, changed = await mail.store.changes(inbox, before.highestmodseq)
+
+    assert box.highestmodseq > before.highestmodseq
+    assert gone == [3]
+    assert [row.uid for row in changed] == [2, 5]
+    assert "\\Flagged" in changed[0].flags
+    assert all(row.modseq > before.highestmodseq for row in changed)
+    with pytest.raises(NoSuchMailbox):
+        await mail.store.changes(10_000, 0)

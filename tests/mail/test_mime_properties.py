@@ -11,7 +11,8 @@ quadratic work (the limits must hold; no timing is asserted):
 - part numbers select their part (RFC 3501 §6.4.5) and BODY[section],
   MIME, HEADER and TEXT are the slices the offsets say;
 - ``lines`` counts the body's line ends, for text and message/rfc822;
-- to_json/from_json give back an equal object;
+- to_json/from_json give back an equal object, envelope_from_json its
+  envelope;
 - BODYSTRUCTURE, BODY and ENVELOPE are valid IMAP (RFC 3501 §9);
 - MAX_DEPTH, MAX_PARTS and MAX_ADDRESSES hold.
 """
@@ -58,6 +59,7 @@ def check_message(raw: bytes) -> MessageInfo:
     _check_tree(raw, info, root, depth=0)
     _check_sections(raw, info)
     assert MessageInfo.from_json(info.to_json()) == info
+    assert MessageInfo.envelope_from_json(info.to_json()) == info.envelope
 
     check_body(read_value(bodystructure(info)), extensible=True)
     check_body(read_value(bodystructure(info, extensible=False)), extensible=False)

@@ -5,7 +5,8 @@ write: on SQLite it starts with ``BEGIN IMMEDIATE`` so two writers queue on the
 database lock instead of failing when a read transaction upgrades; on
 PostgreSQL it is an ordinary transaction. ``Database.read()`` opens a
 transaction for reads only. SQLite runs in WAL mode, so readers never wait
-for the writer.
+for the writer. On SQLite both run on the event loop's thread
+(``sqlite_inline``); migrations and tools keep aiosqlite's threads.
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine import Connection as SyncConnection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from nubo.store import sqlite_inline
 
 log = logging.getLogger(__name__)
 
 # Milliseconds a SQLite connection waits for the write lock before failing; a
 # CLI command run beside `nubo serve` waits behind a delivery, not errors.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A WAL reader meets a busy database only while another connection recovers
+# the WAL after a crash; its busy handler sleeps on the loop's thread, so it
+# gives up sooner.
+READ_BUSY_TIMEOUT_MS = 1_000
 
 # Execution option asking for a SQLite transaction that takes the write lock
 # at its start.
@@ -53,6 +62,15 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine: AsyncEngine = _create_engine(url, self.is_sqlite, echo)
+        self.read_engine = self.engine
+        self.write_engine = self.engine
+        if self.is_sqlite:
+            self.read_engine = _create_sqlite_engine(
+                url, echo, inline=True, busy_ms=READ_BUSY_TIMEOUT_MS
+            )
+            # No busy handler: it would sleep on the loop's thread. ``write``
+            # waits for another process's lock with asyncio.sleep instead.
+            self.write_engine = _create_sqlite_engine(url, echo, inline=True, busy_ms=0)
         self._write_lock: asyncio.Lock | None = None
         self._write_lock_loop: asyncio.AbstractEventLoop | None = None
 
@@ -71,12 +89,43 @@ class Database:
         # SQLite has one writer at a time. Writers of this process queue on
         # an asyncio lock instead of on SQLite's busy handler, which sleeps
         # in growing steps and left 8 concurrent deliveries mostly idle.
-        # Other processes (the CLI) still meet the busy handler. A write
-        # never opens another write, which SQLite could not serve anyway.
-        async with self._sqlite_write_lock(), self.engine.connect() as conn:
-            conn = await conn.execution_options(**{IMMEDIATE: True})
-            async with conn.begin():
-                yield conn
+        # A write never opens another write, which SQLite could not serve.
+        #
+        # Limitation: the statements run on the loop's thread, so a write
+        # of many rows (expunging 100,000 messages) holds every session of
+        # this process for its duration, and so does the fsync of COMMIT on
+        # a slow disk; in exchange a small write costs a tenth of what the
+        # hand-overs to aiosqlite's thread cost, which under load made the
+        # writers queue behind each other for 100 ms and more.
+        async with self._sqlite_write_lock(), self._begin_immediate() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _begin_immediate(self) -> AsyncIterator[AsyncConnection]:
+        """A SQLite write transaction, once another process (the CLI) has
+        let go of the database's write lock; waits on the loop, not in
+        SQLite's busy handler, for up to ``SQLITE_BUSY_TIMEOUT_MS``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        delay = 0.001
+        while True:
+            async with self.write_engine.connect() as conn:
+                conn = await conn.execution_options(**{IMMEDIATE: True})
+                try:
+                    txn = await conn.begin()
+                except OperationalError as exc:
+                    if not _is_busy(exc) or loop.time() + delay > deadline:
+                        raise
+                else:
+                    try:
+                        yield conn
+                    except BaseException:
+                        await txn.rollback()
+                        raise
+                    await txn.commit()
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _sqlite_write_lock(self) -> asyncio.Lock:
         # One lock per event loop: tools and tests may use a Database from
@@ -90,7 +139,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A transaction for reads; it is rolled back at the end."""
-        async with self.engine.connect() as conn, conn.begin() as txn:
+        async with self.read_engine.connect() as conn, conn.begin() as txn:
             yield conn
             await txn.rollback()
 
@@ -106,6 +155,9 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.is_sqlite:
+            await self.read_engine.dispose()
+            await self.write_engine.dispose()
 
 
 def _keep_parameters_out_of_logs() -> None:
@@ -117,6 +169,15 @@ def _keep_parameters_out_of_logs() -> None:
     """
     for name in ("sqlalchemy.engine", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+        "database is locked" in str(orig)
+    )
 
 
 def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
@@ -131,15 +192,31 @@ def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
             max_overflow=20,
         )
 
+    return _create_sqlite_engine(
+        url, echo, inline=False, busy_ms=SQLITE_BUSY_TIMEOUT_MS
+    )
+
+
+def _create_sqlite_engine(
+    url: str, echo: bool, *, inline: bool, busy_ms: int
+) -> AsyncEngine:
+    """An engine on aiosqlite's threads (migrations and tools, which may
+    wait ``busy_ms`` for a lock), or ``inline`` on the loop's thread (see
+    ``sqlite_inline``)."""
+    options: dict[str, Any] = {}
+    if inline:
+        options["module"] = AsyncAdapt_aiosqlite_dbapi(sqlite_inline, sqlite3)
+
     # Each aiosqlite connection owns a thread; NullPool would reopen the file
     # on every transaction, so keep a small pool of them instead.
     engine = create_async_engine(
         url,
         echo=echo,
         hide_parameters=True,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"timeout": busy_ms / 1000},
         pool_size=5,
         max_overflow=10,
+        **options,
     )
     sync_engine = engine.sync_engine
 
@@ -151,7 +228,7 @@ def _create_engine(url: str, is_sqlite: bool, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

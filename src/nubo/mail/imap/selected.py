@@ -157,15 +157,9 @@ class SelectedMailbox:
         if not (self.poll_events() or force or (expunge and self.ghosts)):
             return []
         self._dirty = False
-        box = await self.mailstore.get_mailbox_by_id(self.id)
-        changed: Sequence[MessageRow] = ()
-        if box.highestmodseq != self.modseq:
-            gone = await self.mailstore.vanished(self.id, self.modseq)
-            changed = await self.mailstore.messages(
-                self.id, changed_since=self.modseq, with_info=False
-            )
-            self.modseq = box.highestmodseq
-            self.ghosts.update(uid for uid in gone if self.number_of(uid))
+        box, gone, changed = await self.mailstore.changes(self.id, self.modseq)
+        self.modseq = box.highestmodseq
+        self.ghosts.update(uid for uid in gone if self.number_of(uid))
 
         # Expunges first: the FETCH lines after them carry the new numbers.
         lines: list[bytes] = []

@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import cached_property
 
 from nubo.mail.mailstore.errors import MailstoreError
-from nubo.mail.message import MessageInfo
+from nubo.mail.message import Envelope, MessageInfo
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,15 @@ class MessageRow:
         if not self.info_json:
             raise MailstoreError("message read without its structure")
         return MessageInfo.from_json(self.info_json)
+
+    @cached_property
+    def envelope(self) -> Envelope:
+        """The envelope, read without the rest of ``info``."""
+        if "info" in self.__dict__:
+            return self.info.envelope
+        if not self.info_json:
+            raise MailstoreError("message read without its structure")
+        return MessageInfo.envelope_from_json(self.info_json)
 
     @property
     def seen(self) -> bool:

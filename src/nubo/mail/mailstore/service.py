@@ -504,6 +504,37 @@ class Mailstore:
         async with self.db.read() as conn:
             return list((await conn.execute(stmt)).scalars())
 
+    async def changes(
+        self, mailbox_id: int, since_modseq: int
+    ) -> tuple[Mailbox, list[int], list[MessageRow]]:
+        """What an IMAP session must hear of since ``since_modseq``, read
+        in one transaction: (the mailbox, UIDs expunged since, ascending,
+        messages changed or added since, ascending UID, without ``info``).
+        Both lists are empty when the mailbox's MODSEQ has not moved.
+        Raises ``NoSuchMailbox`` when the mailbox is gone."""
+        async with self.db.read() as conn:
+            box = await sql.find(conn, mailboxes.c.id == mailbox_id)
+            if box is None:
+                raise NoSuchMailbox("no such mailbox")
+            if box.highestmodseq == since_modseq:
+                return box, [], []
+            gone = await conn.execute(
+                select(expunged.c.uid)
+                .where(
+                    expunged.c.mailbox_id == mailbox_id,
+                    expunged.c.modseq > since_modseq,
+                )
+                .order_by(expunged.c.uid)
+            )
+            found = await sql.select_messages(
+                conn, mailbox_id, None, rows.ROW, messages.c.modseq > since_modseq
+            )
+            return (
+                box,
+                list(gone.scalars()),
+                [rows.message_row(row) for row in found],
+            )
+
     async def search_index(
         self, mailbox_id: int, uids: Sequence[int] | None = None
     ) -> dict[int, dict[str, str]]:

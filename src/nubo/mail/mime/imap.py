@@ -56,10 +56,10 @@ def bodystructure(info: MessageInfo, extensible: bool = True) -> bytes:
     return b"".join(out)
 
 
-def envelope_imap(info: MessageInfo) -> bytes:
+def envelope_imap(info: MessageInfo | Envelope) -> bytes:
     """ENVELOPE (RFC 3501 §7.4.2)."""
     out: list[bytes] = []
-    _envelope(info.envelope, out)
+    _envelope(info if isinstance(info, Envelope) else info.envelope, out)
     return b"".join(out)
 
 

@@ -138,10 +138,20 @@ class MessageInfo:
 
     @classmethod
     def from_json(cls, text: str) -> MessageInfo:
-        data = json.loads(text)
-        if data.get("v") != JSON_VERSION:
-            raise ValueError(f"unknown message info version {data.get('v')!r}")
-        return _message_from_json(data, "")
+        return _message_from_json(_load(text), "")
+
+    @staticmethod
+    def envelope_from_json(text: str) -> Envelope:
+        """The envelope alone, without building the structure's parts:
+        FETCH ENVELOPE of many messages needs no more."""
+        return _envelope_from_json(_load(text).get("e", {}))
+
+
+def _load(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(text)
+    if data.get("v") != JSON_VERSION:
+        raise ValueError(f"unknown message info version {data.get('v')!r}")
+    return data
 
 
 def _message_to_json(message: MessageInfo) -> dict[str, Any]:

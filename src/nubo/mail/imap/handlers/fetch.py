@@ -326,7 +326,7 @@ def _value(item: FetchItem, row: MessageRow, raw: bytes) -> bytes:
     if name == "RFC822.SIZE":
         return b"%d" % row.size
     if name == "ENVELOPE":
-        return mime.envelope_imap(row.info)
+        return mime.envelope_imap(row.envelope)
     if name in ("BODY", "BODYSTRUCTURE"):
         return mime.bodystructure(row.info, extensible=name == "BODYSTRUCTURE")
     if name == "MODSEQ":
