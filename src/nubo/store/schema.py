@@ -279,6 +279,8 @@ messages = Table(
     Column("search", Text, nullable=False),
     UniqueConstraint("mailbox_id", "uid"),
     Index(None, "mailbox_id", "modseq"),
+    # Covers flag searches and FETCH FLAGS without reading the wide rows.
+    Index(None, "mailbox_id", "uid", "flags", "modseq", "keywords"),
     sqlite_autoincrement=True,
 )
 
