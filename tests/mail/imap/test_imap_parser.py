@@ -256,6 +256,17 @@ def test_anything_but_done_ends_idle_with_a_refusal() -> None:
     ]
 
 
+@pytest.mark.parametrize("mode", ["idle", "sasl"])
+def test_a_line_too_long_ends_idle_and_authenticate(mode: str) -> None:
+    parser = Parser()
+    parser.expect_done() if mode == "idle" else parser.expect_sasl()
+
+    events = drain(parser, b"x" * 70_000 + b"\r\n" + b"k2 NOOP\r\n")
+
+    # The refusal ends the exchange: the next line is a command again.
+    assert events == [Reject(None, "line too long"), Noop("k2")]
+
+
 def test_sasl_responses() -> None:
     parser = Parser()
     parser.expect_sasl()

@@ -264,6 +264,13 @@ async def test_idle_wants_done_and_keeps_alive(mail: MailRig) -> None:
         assert await client.until("i1") == [b"i1 BAD Expected DONE to end IDLE\r\n"]
         await client.ok("NOOP")
 
+        # A line too long ends IDLE the same way; the next command is one.
+        await client.send(b"i2 IDLE\r\n")
+        assert await client.line() == b"+ idling\r\n"
+        await client.send(b"x" * 70_000 + b"\r\nk2 NOOP\r\n")
+        assert await client.until("i2") == [b"i2 BAD Expected DONE to end IDLE\r\n"]
+        assert (await client.until("k2"))[-1] == b"k2 OK completed\r\n"
+
 
 async def test_deleting_the_selected_mailbox_elsewhere_ends_the_session(
     mail: MailRig,

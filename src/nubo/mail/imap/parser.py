@@ -224,7 +224,7 @@ class Parser:
                 self._scanned = len(self._buf)
             elif len(self._buf) > self.limits.max_line:
                 self._ready.append(
-                    self._reject(self._tag or tag_of(self._buf), "line too long")
+                    self._reject(self._tag_of(self._buf), "line too long")
                 )
                 self._skipping = True
             return None
@@ -234,10 +234,17 @@ class Parser:
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > self.limits.max_line and not self._skipping:
-            self._ready.append(self._reject(self._tag or tag_of(line), "line too long"))
+            self._ready.append(self._reject(self._tag_of(line), "line too long"))
             self._skip_literal(line)
             return None
         return line
+
+    def _tag_of(self, line: bytes | bytearray) -> str | None:
+        """The tag a refusal of ``line`` answers; none for a line that
+        answers IDLE or AUTHENTICATE, whose command's tag the session has."""
+        if self._mode is not _Mode.COMMAND:
+            return None
+        return self._tag or tag_of(line)
 
     # --- lines --------------------------------------------------------------
 
@@ -396,6 +403,8 @@ class Parser:
         self._skipping = True
 
     def _reset(self) -> None:
+        # A refusal also ends IDLE or AUTHENTICATE: the next line is a command.
+        self._mode = _Mode.COMMAND
         self._cmd.clear()
         self._tag = None
         self._literal = 0
