@@ -149,6 +149,11 @@ async def test_bad_flags_and_empty_messages_are_refused_early(mail: MailRig) -> 
         await c.send(b"a2 APPEND INBOX {0}\r\n")
         assert await c.line() == b"a2 NO an empty message cannot be stored\r\n"
         assert await c.command("NOOP") == [b"t2 OK completed\r\n"]
+        # A date-time with no UTC time: refused, not "store unavailable".
+        await c.send(b'a3 APPEND INBOX "01-Jan-0001 00:00:00 +1400" {10}\r\n')
+        assert await c.line() == b"+ Ready for literal data\r\n"
+        await c.send(b"0123456789\r\n")
+        assert await c.line() == b"a3 BAD date-time out of range\r\n"
         assert await stored(rig) == []
 
 

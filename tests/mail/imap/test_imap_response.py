@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nubo.mail.imap import response
+from nubo.mail.imap.errors import ParseError
 from nubo.mail.imap.lexer import Limits, Reader
 
 ROUND_TRIP = settings(max_examples=300, deadline=None, database=None)
@@ -120,6 +121,17 @@ def test_date_time() -> None:
     assert response.date_time(naive) == b'"31-Dec-2024 23:59:59 +0000"'
     reader = Reader(response.date_time(moment), Limits())
     assert reader.date_time() == moment
+    # date-year is 4DIGIT (RFC 3501 §9), also before the year 1000.
+    early = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)
+    assert response.date_time(early) == b'"01-Jan-0001 00:00:00 +0000"'
+
+
+@pytest.mark.parametrize(
+    "value", [b'"01-Jan-0001 00:00:00 +1400"', b'"31-Dec-9999 23:59:59 -1400"']
+)
+def test_a_date_time_without_a_utc_time_is_refused(value: bytes) -> None:
+    with pytest.raises(ParseError, match="out of range"):
+        Reader(value, Limits()).date_time()
 
 
 @ROUND_TRIP

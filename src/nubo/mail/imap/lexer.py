@@ -356,7 +356,7 @@ class Reader:
         try:
             offset = datetime.timedelta(hours=int(zh), minutes=int(zm))
             zone = datetime.timezone(-offset if sign == b"-" else offset)
-            return datetime.datetime(
+            moment = datetime.datetime(
                 int(year),
                 _month(month),
                 int(day),
@@ -367,6 +367,12 @@ class Reader:
             )
         except ValueError:
             raise ParseError("no such date-time") from None
+        try:
+            # Stored in UTC: 1-Jan-0001 00:00:00 +1400 has no UTC time.
+            moment.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ParseError("date-time out of range") from None
+        return moment
 
 
 def _month(name: bytes) -> int:

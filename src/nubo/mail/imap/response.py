@@ -108,7 +108,8 @@ def date_time(moment: datetime.datetime) -> bytes:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     month = _MONTHS[3 * moment.month - 3 : 3 * moment.month]
-    stamp = moment.strftime(f"%d-{month}-%Y %H:%M:%S %z")
+    # Not strftime's %Y: glibc writes the year 1 as "1", not "0001".
+    stamp = f"{moment.day:02d}-{month}-{moment.year:04d} {moment:%H:%M:%S %z}"
     return b'"' + stamp.encode("ascii") + b'"'
 
 
