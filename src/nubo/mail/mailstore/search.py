@@ -243,7 +243,7 @@ async def _select(
 ) -> tuple[list[int], list[Candidate]]:
     """(UIDs that surely match, rows left for Python to decide)."""
     where = [messages.c.mailbox_id == mailbox_id]
-    if not isinstance(plan.maybe, bool):  # False never gets here
+    if not isinstance(plan.maybe, bool) and not plan.exact:  # False never gets here
         where.append(plan.maybe)
     sure: list[int] = []
     if plan.surely is not False:

@@ -40,11 +40,13 @@ async def search(session: Session, command: c.Search) -> Result:
     condstore = "CONDSTORE" in session.enabled
     criteria = to_criteria(command.key, selected, condstore=condstore)
 
-    numbers: list[int] = []
+    uids: list[int] = []
     if selected.exists:
         found = await session.mailstore.search(selected.id, _within(selected, criteria))
-        numbers = _numbers(selected, found)
-    uids = [selected.uid_of(number) for number in numbers]
+        # Every stored UID up to the last one announced is in the map (UIDs
+        # only grow), so only ghosts, expunged since, are left out.
+        uids = [uid for uid in found if uid not in selected.ghosts]
+    numbers = [] if command.uid else _numbers(selected, uids)
 
     # RFC 7162 §3.1.5: with MODSEQ in the keys, the answer ends with the
     # highest MODSEQ of the messages found (reachable once CONDSTORE is).
