@@ -40,6 +40,29 @@ _LISTENING = re.compile(r"^listening (\w+) (\S+):(\d+)$")
 _ADMIN = re.compile(r"^administrator (\S+) created; password \(shown once\): (\S+)$")
 
 
+def run_nubo(
+    env: dict[str, str], *argv: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """A ``nubo`` command in its own process, ``stdin`` on its standard input."""
+    return subprocess.run(
+        [sys.executable, "-m", "nubo", *argv],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def nubo_ok(
+    env: dict[str, str], *argv: str, stdin: str | None = None, timeout: float = 120
+) -> None:
+    """``run_nubo`` that must succeed; its error text says why not."""
+    done = run_nubo(env, *argv, stdin=stdin, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+
+
 def cheap_env(data: Path, **extra: str) -> dict[str, str]:
     """Environment for a test nubo: its own data folder, free ports, cheap
     password hashing."""

@@ -441,7 +441,14 @@ async def test_a_session_past_its_time_gets_421(mail: MailRig) -> None:
             await asyncio.sleep(0.05)
 
         assert replies[-1] == "421 4.4.2 Session time limit reached, closing"
-        assert await raw.rest() == b""
+        # Closed after the 421, with nothing more. The time limit may fall
+        # while a NOOP is on its way: closing with it unread resets the
+        # connection instead of ending it, which is closed all the same.
+        try:
+            rest = await raw.rest()
+        except ConnectionResetError:
+            rest = b""
+        assert rest == b""
 
 
 async def test_too_many_errors_get_421(mx: SmtpRig) -> None:

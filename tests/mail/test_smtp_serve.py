@@ -19,7 +19,6 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from tests.conftest import scale_unavailable
 from tests.mail.dnsserver import serve_dns
 from tests.mail.scripted_mx import ScriptedMX, scripted_mx, wait_for
 from tests.mail.test_cli_domain_dns import parse_zone, zone_to_records
-from tests.serve import NuboProcess, cheap_env
+from tests.serve import NuboProcess, cheap_env, run_nubo
 
 pytestmark = pytest.mark.slow
 
@@ -98,15 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def nubo_cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     """``nubo`` with the world's settings, a password on standard input."""
-    return subprocess.run(
-        [sys.executable, "-m", "nubo", *argv],
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_nubo(env, *argv, stdin=PASSWORD + "\n")
 
 
 def lines(size: int) -> str:

@@ -25,7 +25,6 @@ import re
 import shutil
 import smtplib
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +35,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import scale_unavailable
-from tests.serve import NuboProcess, cheap_env
+from tests.serve import NuboProcess, cheap_env, nubo_ok
 
 pytestmark = pytest.mark.slow
 
@@ -106,16 +105,7 @@ class Server:
 
 
 def nubo_cli(env: dict[str, str], *argv: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "nubo", *argv],
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    nubo_ok(env, *argv, stdin=PASSWORD + "\n", timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")

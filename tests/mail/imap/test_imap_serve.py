@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.mail.imap.imap_rig import Client
-from tests.serve import NuboProcess, cheap_env
+from tests.serve import NuboProcess, cheap_env, nubo_ok
 from tests.test_server_shared import SharedStore, shared  # noqa: F401 (fixture)
 
 PASSWORD = "correct horse battery"
@@ -27,16 +25,7 @@ MESSAGE = (
 
 
 def nubo_cli(env: dict[str, str], *argv: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "nubo", *argv],
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    nubo_ok(env, *argv, stdin=PASSWORD + "\n")
 
 
 def mail_env(env: dict[str, str]) -> dict[str, str]:
