@@ -519,6 +519,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Open connections each HTTP listener accepts; more get 503.",
         check=_between(1, 100000),
     ),
+    Setting(
+        "imap_max_connections_per_address",
+        int,
+        50,
+        "Open IMAP connections one client address may hold; more get BYE.",
+        check=_between(1, 100000),
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

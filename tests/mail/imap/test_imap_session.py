@@ -149,6 +149,32 @@ async def test_too_many_bad_commands_end_the_session(mail: MailRig) -> None:
         assert await client.line() == b""
 
 
+async def test_connections_per_address_are_bounded_on_both_ports(
+    mail: MailRig,
+) -> None:
+    limits = SessionLimits(max_per_address=2)
+    async with imap_rig(mail, limits=limits) as rig:
+        first = await rig.client(login=ANN)
+        await rig.client(tls=True)
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port("imap"))
+        assert (
+            await reader.readline()
+            == b"* BYE Too many connections from your address\r\n"
+        )
+        assert await reader.read() == b""
+        writer.close()
+
+        # A closed connection makes room, and the first session went on.
+        await first.ok("NOOP")
+        await first.close()
+        for _ in range(250):  # the server sees the close soon after
+            if rig.services.connections["127.0.0.1"] < 2:
+                break
+            await asyncio.sleep(0.02)
+        third = await rig.client()
+        assert (await third.command("NOOP"))[-1] == b"t1 OK completed\r\n"
+
+
 async def test_silence_ends_the_session_with_bye(mail: MailRig) -> None:
     limits = SessionLimits(login_timeout=0.3, idle_timeout=0.6)
     async with imap_rig(mail, limits=limits) as rig:

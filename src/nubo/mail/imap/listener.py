@@ -2,9 +2,11 @@
 RFC 3501 §6.2.1) and ``imaps`` (``imaps_port``, TLS from the first byte,
 RFC 8314 §3.2).
 
-Each connection becomes a ``Session``. ``stop`` refuses new connections,
-tells every session ``* BYE`` (RFC 3501 §7.1.5) and gives them the grace
-to finish the command they run, then cuts what is left.
+Each connection becomes a ``Session``; a client address that holds
+``imap_max_connections_per_address`` connections already gets ``* BYE``.
+``stop`` refuses new connections, tells every session ``* BYE`` (RFC 3501
+§7.1.5) and gives them the grace to finish the command they run, then cuts
+what is left.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
+from nubo.accounts.network import client_network
 from nubo.config import Config
 from nubo.mail.imap.lexer import Limits
 from nubo.mail.imap.session import ImapServices, Session, SessionLimits
@@ -26,7 +29,10 @@ MAX_LINE = 64 * 1024
 
 def session_limits(config: Config) -> SessionLimits:
     """Bounds from the settings: APPEND takes what SMTP takes."""
-    return SessionLimits(parser=Limits(max_append=config.values["max_message_size"]))
+    return SessionLimits(
+        parser=Limits(max_append=config.values["max_message_size"]),
+        max_per_address=config.values["imap_max_connections_per_address"],
+    )
 
 
 @dataclass
@@ -46,6 +52,29 @@ class ImapListener:
         return host, port
 
     async def _connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) else ""
+        counts = self.services.connections
+        if counts[address] >= self.services.limits.max_per_address:
+            # A client opening connections without end would hold the
+            # process's file descriptors; Dovecot limits them per address too.
+            log.warning(
+                "imap connection refused, too many network=%s",
+                client_network(address),
+            )
+            await _refuse(writer)
+            return
+        counts[address] += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            counts[address] -= 1
+            if not counts[address]:
+                del counts[address]
+
+    async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         session = Session(
@@ -96,6 +125,16 @@ class ImapListener:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         log.info("imap listener stopped name=%s", self.name)
+
+
+async def _refuse(writer: asyncio.StreamWriter) -> None:
+    """``* BYE`` at once (RFC 3501 §7.1.5), then close."""
+    try:
+        writer.write(b"* BYE Too many connections from your address\r\n")
+        await asyncio.wait_for(writer.drain(), 5.0)
+    except (ConnectionError, ssl.SSLError, TimeoutError):
+        pass
+    writer.close()
 
 
 def imap_listeners(

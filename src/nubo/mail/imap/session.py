@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -118,6 +119,8 @@ class SessionLimits:
     """During IDLE, an ``* OK`` this often keeps NAT tables warm."""
     max_bad: int = 20
     """Malformed commands in a row before the session is ended."""
+    max_per_address: int = 50
+    """Open connections one client address may hold, on both ports."""
 
 
 @dataclass
@@ -132,6 +135,8 @@ class ImapServices:
     limits: SessionLimits
     loopback_is_secure: bool = True
     """Tests turn this off to see a client on another machine."""
+    connections: Counter[str] = field(default_factory=Counter)
+    """Open connections by client address, on every IMAP port."""
 
 
 class ClientGone(Exception):
