@@ -349,6 +349,8 @@ def test_many_routes_cost_one_pass() -> None:
         ("a\rb", b"{3}\r\na\rb"),
         ("a\x00b", b"{5}\r\na\xef\xbf\xbdb"),  # NUL cannot be sent
         ("€", b"{3}\r\n\xe2\x82\xac"),  # not latin-1: UTF-8
+        ("tab\there", b'"tab\there"'),  # controls other than CR, LF, NUL
+        ("del\x7f", b'"del\x7f"'),
     ],
 )
 def test_imap_string(value: str | None, written: bytes) -> None:

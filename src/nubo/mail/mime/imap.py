@@ -36,6 +36,15 @@ def imap_string(value: str | None) -> bytes:
     """An nstring (RFC 3501 §4.3, §9): NIL, quoted, or literal."""
     if value is None:
         return _NIL
+    if (
+        value.isascii()
+        and value.isprintable()
+        and '"' not in value
+        and "\\" not in value
+    ):
+        # The common case, tested by string methods written in C: printable
+        # ASCII holds no CR, LF or NUL, and needs no escape.
+        return b'"' + value.encode("ascii") + b'"'
     try:
         octets = value.encode("latin-1")
     except UnicodeEncodeError:
@@ -152,10 +161,16 @@ def _envelope(envelope: Envelope, out: list[bytes]) -> None:
 def _addresses(addresses: tuple[Address, ...]) -> bytes:
     if not addresses:
         return _NIL
-    items = (
-        b"(" + b" ".join(imap_string(field) for field in address) + b")"
-        for address in addresses
-    )
+    items = [
+        b"(%s %s %s %s)"
+        % (
+            imap_string(name),
+            imap_string(route),
+            imap_string(mailbox),
+            imap_string(host),
+        )
+        for name, route, mailbox, host in addresses
+    ]
     return b"(" + b"".join(items) + b")"
 
 
