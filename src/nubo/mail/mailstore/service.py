@@ -26,6 +26,7 @@ import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     bindparam,
     case,
     func,
@@ -73,6 +74,28 @@ _STORE_FAILURES = (SQLAlchemyError, BlobStoreError, OSError)
 # What a bus may raise when it cannot publish; the change is committed
 # anyway and a lost event only delays a waiting session.
 _EVENT_FAILURES = (EventError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+# Statements of every IMAP sync, built once (their cache keys too).
+_MAILBOX_BY_ID = select(*sql.MAILBOX_COLUMNS).where(
+    mailboxes.c.id == bindparam("mailbox_id")
+)
+_EXPUNGED_SINCE = (
+    select(expunged.c.uid)
+    .where(
+        expunged.c.mailbox_id == bindparam("mailbox_id"),
+        expunged.c.modseq > bindparam("modseq"),
+    )
+    .order_by(expunged.c.uid)
+)
+_CHANGED_SINCE: Select[Any] = (
+    select(*rows.ROW)
+    .where(
+        messages.c.mailbox_id == bindparam("mailbox_id"),
+        messages.c.modseq > bindparam("modseq"),
+    )
+    .order_by(messages.c.uid)
+)
 
 
 class Mailstore:
@@ -512,23 +535,16 @@ class Mailstore:
         messages changed or added since, ascending UID, without ``info``).
         Both lists are empty when the mailbox's MODSEQ has not moved.
         Raises ``NoSuchMailbox`` when the mailbox is gone."""
+        values = {"mailbox_id": mailbox_id, "modseq": since_modseq}
         async with self.db.read() as conn:
-            box = await sql.find(conn, mailboxes.c.id == mailbox_id)
-            if box is None:
+            row = (await conn.execute(_MAILBOX_BY_ID, values)).first()
+            if row is None:
                 raise NoSuchMailbox("no such mailbox")
+            box = sql.to_mailbox(row)
             if box.highestmodseq == since_modseq:
                 return box, [], []
-            gone = await conn.execute(
-                select(expunged.c.uid)
-                .where(
-                    expunged.c.mailbox_id == mailbox_id,
-                    expunged.c.modseq > since_modseq,
-                )
-                .order_by(expunged.c.uid)
-            )
-            found = await sql.select_messages(
-                conn, mailbox_id, None, rows.ROW, messages.c.modseq > since_modseq
-            )
+            gone = await conn.execute(_EXPUNGED_SINCE, values)
+            found = await conn.execute(_CHANGED_SINCE, values)
             return (
                 box,
                 list(gone.scalars()),

@@ -15,6 +15,7 @@ until an expunge (RFC 3501 §2.3.1.1 asks for strictly ascending, not dense).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,8 +23,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     Table,
     and_,
+    bindparam,
     case,
     func,
     or_,
@@ -314,6 +317,10 @@ async def select_messages(
 ) -> list[Row[Any]]:
     """Rows of a mailbox's messages (all, or those of ``uids``), ascending
     UID; ``columns`` must include ``messages.c.uid``."""
+    if uids and not where and _one_run(uids):
+        # The commonest case (a window, or 1:*) by a statement built once.
+        values = {"mailbox_id": mailbox_id, "low": uids[0], "high": uids[-1]}
+        return list(await conn.execute(_run_statement(tuple(columns)), values))
     base = select(*columns).where(messages.c.mailbox_id == mailbox_id, *where)
     if uids is None:
         return list(await conn.execute(base.order_by(messages.c.uid)))
@@ -322,6 +329,31 @@ async def select_messages(
         found.extend(await conn.execute(base.where(condition)))
     found.sort(key=lambda row: row.uid)
     return found
+
+
+def _one_run(uids: Sequence[int]) -> bool:
+    """Whether ``uids`` is one ascending run with no gap (2, 3, 4, 5)."""
+    first, last = uids[0], uids[-1]
+    return (
+        last - first + 1 == len(uids)
+        and min(uids) == first
+        and max(uids) == last
+        and len(set(uids)) == len(uids)
+    )
+
+
+@functools.cache
+def _run_statement(columns: tuple[Any, ...]) -> Select[Any]:
+    """``columns`` of one mailbox's messages between two UIDs: built, and
+    its cache key made, once per set of columns instead of per query."""
+    return (
+        select(*columns)
+        .where(
+            messages.c.mailbox_id == bindparam("mailbox_id"),
+            messages.c.uid.between(bindparam("low"), bindparam("high")),
+        )
+        .order_by(messages.c.uid)
+    )
 
 
 def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
