@@ -297,6 +297,7 @@ expunged = Table(
     ),
     Column("uid", BigInteger, primary_key=True),
     Column("modseq", BigInteger, nullable=False),
+    Index(None, "mailbox_id", "modseq"),
 )
 
 # -- mail transport -------------------------------------------------------

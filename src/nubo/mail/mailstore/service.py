@@ -80,22 +80,21 @@ _EVENT_FAILURES = (EventError, OSError, asyncpg.PostgresError, asyncpg.Interface
 _MAILBOX_BY_ID = select(*sql.MAILBOX_COLUMNS).where(
     mailboxes.c.id == bindparam("mailbox_id")
 )
-_EXPUNGED_SINCE = (
-    select(expunged.c.uid)
-    .where(
-        expunged.c.mailbox_id == bindparam("mailbox_id"),
-        expunged.c.modseq > bindparam("modseq"),
-    )
-    .order_by(expunged.c.uid)
+_EXPUNGED_SINCE = select(expunged.c.uid).where(
+    expunged.c.mailbox_id == bindparam("mailbox_id"),
+    expunged.c.modseq > bindparam("modseq"),
 )
-_CHANGED_SINCE: Select[Any] = (
-    select(*rows.ROW)
-    .where(
-        messages.c.mailbox_id == bindparam("mailbox_id"),
-        messages.c.modseq > bindparam("modseq"),
-    )
-    .order_by(messages.c.uid)
+# No ORDER BY in these two: SQLite would walk the (mailbox_id, uid) index to
+# skip a sort, reading every row of the mailbox (2.6 ms at 10,000 messages
+# for five rows changed); the few rows found are sorted in Python.
+_CHANGED_SINCE: Select[Any] = select(*rows.ROW).where(
+    messages.c.mailbox_id == bindparam("mailbox_id"),
+    messages.c.modseq > bindparam("modseq"),
 )
+
+
+def _uid(row: Any) -> int:
+    return int(row.uid)
 
 
 class Mailstore:
@@ -517,15 +516,9 @@ class Mailstore:
     async def vanished(self, mailbox_id: int, since_modseq: int) -> list[int]:
         """UIDs expunged after ``since_modseq``, ascending: QRESYNC's
         VANISHED (EARLIER) (RFC 7162 §3.2.10)."""
-        stmt = (
-            select(expunged.c.uid)
-            .where(
-                expunged.c.mailbox_id == mailbox_id, expunged.c.modseq > since_modseq
-            )
-            .order_by(expunged.c.uid)
-        )
+        values = {"mailbox_id": mailbox_id, "modseq": since_modseq}
         async with self.db.read() as conn:
-            return list((await conn.execute(stmt)).scalars())
+            return sorted((await conn.execute(_EXPUNGED_SINCE, values)).scalars())
 
     async def changes(
         self, mailbox_id: int, since_modseq: int
@@ -544,10 +537,10 @@ class Mailstore:
             if box.highestmodseq == since_modseq:
                 return box, [], []
             gone = await conn.execute(_EXPUNGED_SINCE, values)
-            found = await conn.execute(_CHANGED_SINCE, values)
+            found = sorted(await conn.execute(_CHANGED_SINCE, values), key=_uid)
             return (
                 box,
-                list(gone.scalars()),
+                sorted(gone.scalars()),
                 [rows.message_row(row) for row in found],
             )
 

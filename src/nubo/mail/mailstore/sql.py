@@ -322,6 +322,10 @@ async def select_messages(
         values = {"mailbox_id": mailbox_id, "low": uids[0], "high": uids[-1]}
         return list(await conn.execute(_run_statement(tuple(columns)), values))
     base = select(*columns).where(messages.c.mailbox_id == mailbox_id, *where)
+    if uids is None and where:
+        # Sorted here: with ORDER BY, SQLite walks the mailbox in UID order
+        # instead of using an index of the condition (MODSEQ, say).
+        return sorted(await conn.execute(base), key=lambda row: row.uid)
     if uids is None:
         return list(await conn.execute(base.order_by(messages.c.uid)))
     found: list[Row[Any]] = []
