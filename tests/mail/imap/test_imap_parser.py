@@ -267,6 +267,15 @@ def test_a_line_too_long_ends_idle_and_authenticate(mode: str) -> None:
     assert events == [Reject(None, "line too long"), Noop("k2")]
 
 
+def test_a_line_too_long_with_no_short_tag_gets_an_untagged_refusal() -> None:
+    events = drain(Parser(), b"y" * 100_000 + b"\r\nb NOOP\r\n")
+
+    assert events == [Reject(None, "line too long"), Noop("b")]
+    assert drain(Parser(), b"a1 " + b"y" * 100_000 + b"\r\n") == [
+        Reject("a1", "line too long")
+    ]
+
+
 def test_sasl_responses() -> None:
     parser = Parser()
     parser.expect_sasl()

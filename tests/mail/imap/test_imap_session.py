@@ -175,6 +175,30 @@ async def test_connections_per_address_are_bounded_on_both_ports(
         assert (await third.command("NOOP"))[-1] == b"t1 OK completed\r\n"
 
 
+async def test_tls_connections_count_before_their_handshake(mail: MailRig) -> None:
+    limits = SessionLimits(max_per_address=2)
+    async with imap_rig(mail, limits=limits) as rig:
+        port = rig.port("imaps")
+        silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        for _ in range(250):  # both accepted, neither has said a word
+            if rig.services.connections["127.0.0.1"] == 2:
+                break
+            await asyncio.sleep(0.02)
+
+        # Over the limit: closed without a word, as TLS has not begun.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port("imap"))
+        assert (
+            await reader.readline()
+            == b"* BYE Too many connections from your address\r\n"
+        )
+        writer.close()
+        for _, silent_writer in silent:
+            silent_writer.close()
+
+
 async def test_silence_ends_the_session_with_bye(mail: MailRig) -> None:
     limits = SessionLimits(login_timeout=0.3, idle_timeout=0.6)
     async with imap_rig(mail, limits=limits) as rig:

@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from nubo.accounts.network import client_network
 from nubo.config import Config
@@ -25,6 +26,7 @@ from nubo.mail.imap.session import ImapServices, Session, SessionLimits
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
+HANDSHAKE_SECONDS = 30.0
 
 
 def session_limits(config: Config) -> SessionLimits:
@@ -45,6 +47,7 @@ class ImapListener:
     implicit_tls: bool = False
     _server: asyncio.Server | None = None
     _sessions: dict[Session, asyncio.Task[None]] = field(default_factory=dict)
+    _handshaking: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -64,15 +67,42 @@ class ImapListener:
                 "imap connection refused, too many network=%s",
                 client_network(address),
             )
-            await _refuse(writer)
+            if self.implicit_tls:
+                writer.close()  # nothing can be said before the handshake
+            else:
+                await _refuse(writer)
             return
         counts[address] += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._handshaking.add(task)
         try:
+            # Counted before the TLS handshake, which asyncio's ssl= would
+            # do before calling us: connections that never finish it count.
+            if self.implicit_tls and not await self._handshake(writer):
+                return
+            self._handshaking.discard(task)
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()  # ``stop`` during the handshake
         finally:
+            self._handshaking.discard(task)
             counts[address] -= 1
             if not counts[address]:
                 del counts[address]
+
+    async def _handshake(self, writer: asyncio.StreamWriter) -> bool:
+        """TLS from the first byte (RFC 8314 §3.2); False, closed, if the
+        client does not complete it within ``HANDSHAKE_SECONDS``."""
+        context = self.services.tls_context
+        assert context is not None
+        try:
+            await writer.start_tls(context, ssl_handshake_timeout=HANDSHAKE_SECONDS)
+        except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
+            log.info("imap tls handshake failed reason=%s", type(exc).__name__)
+            writer.close()
+            return False
+        return True
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -97,13 +127,8 @@ class ImapListener:
             self._sessions.pop(session, None)
 
     async def start(self) -> None:
-        tls = self.services.tls_context if self.implicit_tls else None
         self._server = await asyncio.start_server(
-            self._connected,
-            sock=self.sock,
-            ssl=tls,
-            ssl_handshake_timeout=30.0 if tls else None,
-            limit=MAX_LINE,
+            self._connected, sock=self.sock, limit=MAX_LINE
         )
 
     async def stop(self, grace: float) -> None:
@@ -111,6 +136,8 @@ class ImapListener:
             self.sock.close()
             return
         self._server.close()
+        for task in list(self._handshaking):
+            task.cancel()
         # A session waiting for the client (or in IDLE) is told BYE now; one
         # running a command finishes it first, within the grace.
         for session, task in list(self._sessions.items()):

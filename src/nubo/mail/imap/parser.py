@@ -124,6 +124,7 @@ class _Mode(Enum):
 _ANNOUNCE = re.compile(rb"\{([0-9]+)(\+?)\}$")
 _APPEND = re.compile(rb"[^ ]+ APPEND ", re.IGNORECASE)
 _TAIL = 32  # octets of a skipped line kept to see a literal announced at its end
+_MAX_TAG_ECHO = 1024  # a longer tag on a line too long gets an untagged BAD
 
 
 class Parser:
@@ -240,11 +241,13 @@ class Parser:
         return line
 
     def _tag_of(self, line: bytes | bytearray) -> str | None:
-        """The tag a refusal of ``line`` answers; none for a line that
-        answers IDLE or AUTHENTICATE, whose command's tag the session has."""
+        """The tag a line too long is refused with: none for a line that
+        answers IDLE or AUTHENTICATE, whose command's tag the session has,
+        nor for one whose "tag" is itself too long to send back."""
         if self._mode is not _Mode.COMMAND:
             return None
-        return self._tag or tag_of(line)
+        tag = self._tag or tag_of(line[:_MAX_TAG_ECHO])
+        return tag if tag is not None and len(tag) < _MAX_TAG_ECHO else None
 
     # --- lines --------------------------------------------------------------
 

@@ -125,6 +125,10 @@ def _messages(key: keys.Messages, selected: SelectedMailbox) -> q.Uids:
     are exactly the map's, as the map holds every UID up to its last."""
     if key.uid:
         return q.Uids(key.numbers.resolve(selected.last_uid).ranges)
+    if not selected.exists:
+        # "SEARCH 1:*" in an empty mailbox finds nothing, as with Dovecot;
+        # FETCH and STORE of such a set stay BAD (no message is named).
+        return q.Uids(())
     resolved = key.numbers.resolve_messages(selected.exists)
     return q.Uids(
         tuple(
