@@ -41,9 +41,10 @@ _ADMIN = re.compile(r"^administrator (\S+) created; password \(shown once\): (\S
 
 
 def run_nubo(
-    env: dict[str, str], *argv: str, stdin: str | None = None, timeout: float = 120
+    env: dict[str, str], *argv: str, stdin: str = "", timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """A ``nubo`` command in its own process, ``stdin`` on its standard input."""
+    """A ``nubo`` command in its own process, ``stdin`` on its standard input
+    (empty by default, so a command asking for a password never waits)."""
     return subprocess.run(
         [sys.executable, "-m", "nubo", *argv],
         env=env,
@@ -56,7 +57,7 @@ def run_nubo(
 
 
 def nubo_ok(
-    env: dict[str, str], *argv: str, stdin: str | None = None, timeout: float = 120
+    env: dict[str, str], *argv: str, stdin: str = "", timeout: float = 120
 ) -> None:
     """``run_nubo`` that must succeed; its error text says why not."""
     done = run_nubo(env, *argv, stdin=stdin, timeout=timeout)

@@ -18,20 +18,13 @@ import pytest
 from cryptography import x509
 
 from nubo import cli
-from tests.serve import NuboProcess, cheap_env
+from tests.serve import NuboProcess, cheap_env, run_nubo
 
 
 def nubo(
-    env: dict[str, str], *args: str, stdin: str = ""
+    env: dict[str, str], *argv: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nubo", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_nubo(env, *argv, stdin=stdin, timeout=60)
 
 
 def failed_start(env: dict[str, str]) -> tuple[int, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pytest
 from nubo.accounts import Accounts
 from nubo.config import load
 from nubo.store.database import Database
+from tests.serve import run_nubo
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +37,7 @@ def environment(data: Path, **extra: str) -> dict[str, str]:
 def nubo(
     env: dict[str, str], *argv: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nubo", *argv],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_nubo(env, *argv, stdin=stdin, timeout=120)
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
