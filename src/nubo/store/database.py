@@ -139,13 +139,8 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A transaction for reads; it is rolled back at the end."""
-        if self.is_sqlite:
-            async with _inline_connection(self.read_engine) as conn:
-                txn = await conn.begin()
-                yield conn
-                await txn.rollback()
-            return
-        async with self.read_engine.connect() as conn, conn.begin() as txn:
+        connect = _inline_connection if self.is_sqlite else _connection
+        async with connect(self.read_engine) as conn, conn.begin() as txn:
             yield conn
             await txn.rollback()
 
@@ -192,6 +187,13 @@ async def _inline_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
         yield conn
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.connect()`` as SQLAlchemy closes it, for network drivers."""
+    async with engine.connect() as conn:
+        yield conn
 
 
 def _is_busy(exc: OperationalError) -> bool:

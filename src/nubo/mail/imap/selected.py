@@ -8,9 +8,9 @@ Flags, envelopes and bytes stay in the store and are read per command.
 
 ``sync`` brings the view up to date from the store: new messages become
 ``EXISTS``, changed flags unsolicited ``FETCH (UID FLAGS)``, expunged
-messages ``EXPUNGE``. It reads only the rows whose MODSEQ moved
-(``Mailstore.messages(changed_since=...)``, ``Mailstore.vanished``), never
-the whole mailbox. During FETCH, STORE and SEARCH, EXPUNGE must not be sent
+messages ``EXPUNGE``. It reads only the rows whose MODSEQ moved, and the
+expunges since, in one transaction (``Mailstore.changes``), never the whole
+mailbox. During FETCH, STORE and SEARCH, EXPUNGE must not be sent
 (RFC 3501 §7.4.1): messages expunged meanwhile stay in the map as ghosts,
 so sequence numbers keep their meaning, until a command may announce them.
 Sessions learn that something changed through ``mailbox:<id>`` events; a

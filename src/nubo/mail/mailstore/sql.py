@@ -16,6 +16,7 @@ until an expunge (RFC 3501 §2.3.1.1 asks for strictly ascending, not dense).
 from __future__ import annotations
 
 import functools
+import operator
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -325,14 +326,18 @@ async def select_messages(
     if uids is None and where:
         # Sorted here: with ORDER BY, SQLite walks the mailbox in UID order
         # instead of using an index of the condition (MODSEQ, say).
-        return sorted(await conn.execute(base), key=lambda row: row.uid)
+        return sorted(await conn.execute(base), key=by_uid)
     if uids is None:
         return list(await conn.execute(base.order_by(messages.c.uid)))
     found: list[Row[Any]] = []
     for condition in uid_conditions(messages.c.uid, uids):
         found.extend(await conn.execute(base.where(condition)))
-    found.sort(key=lambda row: row.uid)
+    found.sort(key=by_uid)
     return found
+
+
+by_uid = operator.attrgetter("uid")
+"""Sort key of message rows."""
 
 
 def _one_run(uids: Sequence[int]) -> bool:
